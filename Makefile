@@ -1,0 +1,113 @@
+# crid build. Two entry points matter most (see README):
+#   make run    installs dependencies, builds, runs the daemon on its default socket
+#   make check  installs dependencies, builds with ASan+UBSan, runs every test
+# Other targets: all (release build), asan, unit, integration, install, clean.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
+DESTDIR ?=
+PYTHON ?= /usr/bin/python3
+
+PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+
+# -Ulinux: the generated CRI types have fields named "linux", a GNU C macro.
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ulinux -DCRID_VERSION='"$(VERSION)"' \
+	-Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wno-unused-parameter \
+	-Wno-missing-field-initializers -fno-strict-aliasing -pthread
+RELEASE_CFLAGS := -O2 -g
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+VARIANT ?= release
+BUILD := build/$(VARIANT)
+GEN := build/gen
+ifeq ($(VARIANT),asan)
+  MODE_CFLAGS := $(ASAN_CFLAGS)
+else
+  MODE_CFLAGS := $(RELEASE_CFLAGS)
+endif
+CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) -Isrc -I$(GEN) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(MODE_CFLAGS) -pthread $(LDFLAGS)
+
+PROTO := proto/runtime/v1/api.proto
+PROTO_C := $(GEN)/runtime/v1/api.pb-c.c
+PROTO_H := $(GEN)/runtime/v1/api.pb-c.h
+
+DAEMON_MAIN := src/main.c
+LIB_SRCS := $(sort $(filter-out $(DAEMON_MAIN),$(wildcard src/*/*.c)))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/api.pb-c.o
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all asan deps deps-test run check unit integration install clean
+all: $(BUILD)/crid
+
+deps:
+	sh scripts/install-deps.sh build run
+
+deps-test:
+	sh scripts/install-deps.sh build run test
+
+asan:
+	$(MAKE) VARIANT=asan all
+
+$(PROTO_C) $(PROTO_H): $(PROTO)
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $(PROTO)
+
+$(BUILD)/gen/api.pb-c.o: $(PROTO_C) $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/src/%.o: src/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcrid.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/crid: $(BUILD)/src/main.o $(BUILD)/libcrid.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags check) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check) $(LDFLAGS_ALL)
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/crid $(CRID_ARGS)
+
+unit:
+	$(MAKE) VARIANT=asan unit-run
+
+.PHONY: unit-run
+unit-run: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+integration:
+	$(MAKE) VARIANT=asan all
+	CRID_BIN=$(CURDIR)/build/asan/crid $(PYTHON) -m pytest -v tests/integration
+
+check: deps-test
+	$(MAKE) VARIANT=asan all unit-run
+	CRID_BIN=$(CURDIR)/build/asan/crid $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
+install: all
+	install -D -m 0755 $(BUILD)/crid $(DESTDIR)$(PREFIX)/bin/crid
+	install -D -m 0644 packaging/crid.service $(DESTDIR)$(SYSTEMDUNITDIR)/crid.service
+	sed -i 's|@BINDIR@|$(PREFIX)/bin|' $(DESTDIR)$(SYSTEMDUNITDIR)/crid.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/crid/crid.d
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/crid/crid.yaml ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/crid/crid.yaml"; \
+	else \
+		install -m 0644 packaging/crid.yaml $(DESTDIR)$(SYSCONFDIR)/crid/crid.yaml; \
+	fi
+
+clean:
+	rm -rf build

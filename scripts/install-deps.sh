@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian packages crid needs, only when some are missing.
+# Usage: scripts/install-deps.sh build|run|test ...
+set -eu
+
+build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev"
+run_pkgs="crun runc"
+test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps"
+
+want=""
+for group in "$@"; do
+	case "$group" in
+	build) want="$want $build_pkgs" ;;
+	run) want="$want $run_pkgs" ;;
+	test) want="$want $test_pkgs" ;;
+	*) echo "install-deps: unknown group '$group' (build, run, test)" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $want; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,517 @@
+/* crid's configuration: the settings table, defaults, the order files and
+ * flags are applied in, and the accessors of config.h. The YAML reader is
+ * config_yaml.c, the flag parser config_flags.c. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "common/cleanup.h"
+#include "config/config_internal.h"
+
+/* bind() needs the socket path and its NUL to fit in sun_path. */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+static const struct crid_setting settings[] = {
+	{ "socket", "--socket", "PATH", CRID_DEFAULT_SOCKET, "the CRI gRPC unix socket to listen on",
+	  CRID_SETTING_ABS_PATH, offsetof(struct crid_config, socket_path), 0, SOCKET_PATH_MAX },
+	{ "run_root", "--run-root", "DIR", CRID_DEFAULT_RUN_ROOT,
+	  "runtime state that must not survive a reboot", CRID_SETTING_ABS_PATH,
+	  offsetof(struct crid_config, run_root), 0, 0 },
+	{ "state_root", "--state-root", "DIR", CRID_DEFAULT_STATE_ROOT,
+	  "persistent state: images, pods, containers", CRID_SETTING_ABS_PATH,
+	  offsetof(struct crid_config, state_root), 0, 0 },
+	{ "log_level", "--log-level", "LEVEL", "info", "least severe level logged: debug, info, warn, error",
+	  CRID_SETTING_LOG_LEVEL, offsetof(struct crid_config, log_level), 0, 0 },
+	{ "log_format", "--log-format", "FORMAT", "logfmt", "log line format: logfmt or json",
+	  CRID_SETTING_LOG_FORMAT, offsetof(struct crid_config, log_format), 0, 0 },
+	{ "cgroup_driver", "--cgroup-driver", "DRIVER", "cgroupfs",
+	  "cgroup manager, the same as the kubelet's: cgroupfs or systemd", CRID_SETTING_CGROUP_DRIVER,
+	  offsetof(struct crid_config, cgroup_driver), 0, 0 },
+	{ "default_runtime", "--default-runtime", "NAME", "crun",
+	  "runtime handler used when a pod names none", CRID_SETTING_NAME,
+	  offsetof(struct crid_config, default_runtime), 0, 0 },
+	{ "grpc_max_recv_bytes", "--grpc-max-recv-bytes", "N", "16777216",
+	  "largest gRPC request accepted, in bytes", CRID_SETTING_SIZE,
+	  offsetof(struct crid_config, grpc_max_recv_bytes), 1024, 1ULL << 30 },
+	{ "grpc_max_send_bytes", "--grpc-max-send-bytes", "N", "16777216",
+	  "largest gRPC response sent, in bytes", CRID_SETTING_SIZE,
+	  offsetof(struct crid_config, grpc_max_send_bytes), 1024, 1ULL << 30 },
+	{ "worker_threads", "--worker-threads", "N", "32", "most requests handled at once",
+	  CRID_SETTING_UNSIGNED, offsetof(struct crid_config, worker_threads), 1, 1024 },
+	{ "shutdown_grace_s", "--shutdown-grace", "SECONDS", "30",
+	  "how long SIGTERM waits for in-flight requests", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, shutdown_grace_s), 0, 3600 },
+};
+
+static const struct crid_default_runtime default_runtimes[] = {
+	{ "crun", "/usr/bin/crun" },
+	{ "runc", "/usr/bin/runc" },
+};
+
+const struct crid_setting *crid_config_settings(size_t *n)
+{
+	*n = CRID_ARRAY_SIZE(settings);
+	return settings;
+}
+
+const struct crid_default_runtime *crid_config_default_runtimes(size_t *n)
+{
+	*n = CRID_ARRAY_SIZE(default_runtimes);
+	return default_runtimes;
+}
+
+const struct crid_setting *crid_config_setting_by_key(const char *key)
+{
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(settings); i++)
+		if (strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static int set_string(char **field, const char *value, const char *what, struct crid_err *err)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return crid_err_nomem(err, what);
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Decimal digits only: no sign, no spaces, no 0x, no exponent. */
+static int parse_whole(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	return 0;
+}
+
+static int parse_ranged(const struct crid_setting *s, const char *value, unsigned long long *out,
+			struct crid_err *err)
+{
+	int r = parse_whole(value, out);
+
+	if (r == -EINVAL)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not a whole number", value);
+	if (r < 0 || *out < s->min || *out > s->max)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is out of range %llu..%llu",
+				    value, s->min, s->max);
+	return 0;
+}
+
+int crid_config_setting_apply(struct crid_config *cfg, const struct crid_setting *s,
+			      const char *value, struct crid_err *err)
+{
+	void *field = (char *)cfg + s->offset;
+	unsigned long long n;
+	int r;
+
+	switch (s->kind) {
+	case CRID_SETTING_ABS_PATH:
+		if (value[0] != '/')
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path",
+					    value);
+		if (s->max && strlen(value) > s->max)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is longer than %llu bytes", value, s->max);
+		return set_string(field, value, s->key, err);
+	case CRID_SETTING_NAME:
+		r = crid_config_check_runtime_name(value, err);
+		if (r < 0)
+			return r;
+		return set_string(field, value, s->key, err);
+	case CRID_SETTING_LOG_LEVEL:
+		if (crid_log_level_parse(value, field) < 0)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is not one of debug, info, warn, error", value);
+		return 0;
+	case CRID_SETTING_LOG_FORMAT:
+		if (crid_log_format_parse(value, field) < 0)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not one of logfmt, json",
+					    value);
+		return 0;
+	case CRID_SETTING_CGROUP_DRIVER:
+		if (strcmp(value, "cgroupfs") == 0)
+			*(enum crid_cgroup_driver *)field = CRID_CGROUP_CGROUPFS;
+		else if (strcmp(value, "systemd") == 0)
+			*(enum crid_cgroup_driver *)field = CRID_CGROUP_SYSTEMD;
+		else
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is not one of cgroupfs, systemd", value);
+		return 0;
+	case CRID_SETTING_SIZE:
+		r = parse_ranged(s, value, &n, err);
+		if (r < 0)
+			return r;
+		*(size_t *)field = (size_t)n;
+		return 0;
+	case CRID_SETTING_UNSIGNED:
+		r = parse_ranged(s, value, &n, err);
+		if (r < 0)
+			return r;
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	}
+	return crid_err_set(err, CRID_INTERNAL, 0, "setting %s has no parser", s->key);
+}
+
+int crid_config_check_runtime_name(const char *name, struct crid_err *err)
+{
+	if (name[0] == '\0')
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime name is empty");
+	if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	    strlen(name))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "\"%s\" is not a valid runtime name (use letters, digits, '.', '_', '-')",
+				    name);
+	/* Handler names may end up as path components under run_root. */
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not a valid runtime name",
+				    name);
+	return 0;
+}
+
+int crid_config_check_runtime_path(const char *path, struct crid_err *err)
+{
+	if (path[0] == '\0')
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime path is empty");
+	/* A bare name is looked up in PATH when used; "bin/crun" would depend on
+	 * the daemon's working directory. */
+	if (path[0] != '/' && strchr(path, '/'))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "\"%s\" is a relative path (use an absolute path or a bare name found in PATH)",
+				    path);
+	return 0;
+}
+
+static struct crid_runtime_handler *find_handler(const struct crid_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_runtimes; i++)
+		if (strcmp(cfg->runtimes[i].name, name) == 0)
+			return &cfg->runtimes[i];
+	return NULL;
+}
+
+int crid_config_runtime_set(struct crid_config *cfg, const char *name, const char *path,
+			    struct crid_err *err)
+{
+	struct crid_runtime_handler *h, *grown;
+	_cleanup_free_ char *path_copy = NULL;
+	_cleanup_free_ char *name_copy = NULL;
+	int r;
+
+	r = crid_config_check_runtime_name(name, err);
+	if (r < 0)
+		return r;
+	r = crid_config_check_runtime_path(path, err);
+	if (r < 0)
+		return r;
+	path_copy = strdup(path);
+	if (!path_copy)
+		return crid_err_nomem(err, "runtime path");
+	h = find_handler(cfg, name);
+	if (h) {
+		free(h->path);
+		h->path = take_ptr(&path_copy);
+		return 0;
+	}
+	name_copy = strdup(name);
+	if (!name_copy)
+		return crid_err_nomem(err, "runtime name");
+	grown = reallocarray(cfg->runtimes, cfg->n_runtimes + 1, sizeof(*grown));
+	if (!grown)
+		return crid_err_nomem(err, "runtime handlers");
+	cfg->runtimes = grown;
+	grown[cfg->n_runtimes].name = take_ptr(&name_copy);
+	grown[cfg->n_runtimes].path = take_ptr(&path_copy);
+	cfg->n_runtimes++;
+	return 0;
+}
+
+static int set_defaults(struct crid_config *cfg, struct crid_err *err)
+{
+	int r;
+
+	/* The defaults go through the same parsers as files and flags, so the
+	 * table's text is the one place they are written down. */
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(settings); i++) {
+		r = crid_config_setting_apply(cfg, &settings[i], settings[i].def, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(default_runtimes); i++) {
+		r = crid_config_runtime_set(cfg, default_runtimes[i].name, default_runtimes[i].path, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Reads one YAML file. *found is false when it does not exist and
+ * missing_ok allowed that. */
+static int read_file(struct crid_config *cfg, const char *path, bool missing_ok, bool *found,
+		     struct crid_err *err)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	struct stat st;
+
+	*found = false;
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		return crid_err_set(err, crid_status_from_errno(errno), errno, "read config file %s",
+				    path);
+	}
+	if (fstat(fileno(f), &st) < 0)
+		return crid_err_set(err, crid_status_from_errno(errno), errno, "read config file %s",
+				    path);
+	/* Not only regular files: --config /dev/null is a way to say "none". */
+	if (S_ISDIR(st.st_mode))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, EISDIR, "read config file %s", path);
+	*found = true;
+	return crid_config_read_yaml(cfg, path, f, err);
+}
+
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void strv_freep(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static int strv_push(struct strv *s, const char *str)
+{
+	_cleanup_free_ char *copy = strdup(str);
+	char **grown;
+
+	if (!copy)
+		return -ENOMEM;
+	grown = reallocarray(s->v, s->n + 1, sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	s->v = grown;
+	s->v[s->n++] = take_ptr(&copy);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Like the shell's *.yaml: dot files (editor leftovers) are not read. */
+static bool is_dropin_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".yaml") == 0;
+}
+
+static int read_dropins(struct crid_config *cfg, const char *dir, struct crid_err *err)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	_cleanup_(strv_freep) struct strv names = { 0 };
+	struct dirent *de;
+	bool found;
+	int r;
+
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return crid_err_set(err, crid_status_from_errno(errno), errno, "read config dir %s",
+				    dir);
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				return crid_err_set(err, crid_status_from_errno(errno), errno,
+						    "read config dir %s", dir);
+			break;
+		}
+		if (is_dropin_name(de->d_name) && strv_push(&names, de->d_name) < 0)
+			return crid_err_nomem(err, "drop-in file names");
+	}
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+	for (size_t i = 0; i < names.n; i++) {
+		_cleanup_free_ char *path = NULL;
+
+		if (asprintf(&path, "%s/%s", dir, names.v[i]) < 0)
+			return crid_err_nomem(err, "drop-in file path");
+		r = read_file(cfg, path, false, &found, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_default_runtime(const struct crid_config *cfg, struct crid_err *err)
+{
+	char list[512] = "";
+	size_t len = 0;
+
+	if (find_handler(cfg, cfg->default_runtime))
+		return 0;
+	for (size_t i = 0; i < cfg->n_runtimes && len < sizeof(list); i++) {
+		int n = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+				 cfg->runtimes[i].name);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+			    "default_runtime \"%s\" is not a configured runtime (configured: %s)",
+			    cfg->default_runtime, cfg->n_runtimes ? list : "none");
+}
+
+static int load_all(struct crid_config *cfg, const struct crid_args *args, const char *default_file,
+		    const char *default_dir, struct crid_err *err)
+{
+	const char *file = args->config_file ? args->config_file : default_file;
+	const char *dir = args->config_dir ? args->config_dir : default_dir;
+	bool found;
+	int r;
+
+	r = set_defaults(cfg, err);
+	if (r < 0)
+		return r;
+	r = set_string(&cfg->config_dir, dir, "config_dir", err);
+	if (r < 0)
+		return r;
+	/* Only the default file may be missing: a --config that names nothing is
+	 * almost certainly a typo. */
+	r = read_file(cfg, file, args->config_file == NULL, &found, err);
+	if (r < 0)
+		return r;
+	if (found) {
+		r = set_string(&cfg->config_file, file, "config_file", err);
+		if (r < 0)
+			return r;
+	}
+	r = read_dropins(cfg, dir, err);
+	if (r < 0)
+		return r;
+	r = crid_config_apply_args(cfg, args, err);
+	if (r < 0)
+		return r;
+	return check_default_runtime(cfg, err);
+}
+
+int crid_config_load_at(struct crid_config *cfg, int argc, char **argv, const char *default_file,
+			const char *default_dir, struct crid_err *err)
+{
+	_cleanup_(crid_config_args_free) struct crid_args args = { 0 };
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	r = crid_config_parse_args(argc, argv, &args, err);
+	if (r < 0)
+		return r;
+	/* Before reading any file, so --help works whatever the files hold. */
+	if (args.help) {
+		crid_config_print_help(stdout);
+		fflush(stdout);
+		return CRID_CONFIG_EXIT;
+	}
+	if (args.version) {
+		printf("crid %s\n", CRID_VERSION);
+		fflush(stdout);
+		return CRID_CONFIG_EXIT;
+	}
+	r = load_all(cfg, &args, default_file, default_dir, err);
+	if (r < 0) {
+		crid_config_free(cfg);
+		return r;
+	}
+	return CRID_CONFIG_RUN;
+}
+
+int crid_config_load(struct crid_config *cfg, int argc, char **argv, struct crid_err *err)
+{
+	return crid_config_load_at(cfg, argc, argv, CRID_DEFAULT_CONFIG_FILE, CRID_DEFAULT_CONFIG_DIR,
+				   err);
+}
+
+void crid_config_free(struct crid_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->config_file);
+	free(cfg->config_dir);
+	free(cfg->socket_path);
+	free(cfg->run_root);
+	free(cfg->state_root);
+	free(cfg->default_runtime);
+	for (size_t i = 0; i < cfg->n_runtimes; i++) {
+		free(cfg->runtimes[i].name);
+		free(cfg->runtimes[i].path);
+	}
+	free(cfg->runtimes);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct crid_runtime_handler *crid_config_find_runtime(const struct crid_config *cfg,
+							     const char *name)
+{
+	if (!name || name[0] == '\0')
+		name = cfg->default_runtime;
+	if (!name)
+		return NULL;
+	return find_handler(cfg, name);
+}
+
+json_t *crid_config_to_json(const struct crid_config *cfg)
+{
+	_cleanup_(json_decrefp) json_t *o = NULL; /* json_decrefp: jansson's */
+	json_t *runtimes;
+
+	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}",
+		      "config_file", cfg->config_file, "config_dir", cfg->config_dir, "socket",
+		      cfg->socket_path, "run_root", cfg->run_root, "state_root", cfg->state_root,
+		      "log_level", crid_log_level_name(cfg->log_level), "log_format",
+		      crid_log_format_name(cfg->log_format), "cgroup_driver",
+		      crid_cgroup_driver_name(cfg->cgroup_driver), "default_runtime",
+		      cfg->default_runtime, "grpc_max_recv_bytes", (json_int_t)cfg->grpc_max_recv_bytes,
+		      "grpc_max_send_bytes", (json_int_t)cfg->grpc_max_send_bytes, "worker_threads",
+		      (json_int_t)cfg->worker_threads, "shutdown_grace_s",
+		      (json_int_t)cfg->shutdown_grace_s);
+	if (!o)
+		return NULL;
+	runtimes = json_object();
+	if (json_object_set_new(o, "runtimes", runtimes) < 0)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_runtimes; i++)
+		if (json_object_set_new(runtimes, cfg->runtimes[i].name,
+					json_pack("{s:s}", "path", cfg->runtimes[i].path)) < 0)
+			return NULL;
+	return take_ptr(&o);
+}
+
+const char *crid_cgroup_driver_name(enum crid_cgroup_driver d)
+{
+	return d == CRID_CGROUP_SYSTEMD ? "systemd" : "cgroupfs";
+}

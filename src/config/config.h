@@ -1,0 +1,80 @@
+/* crid's configuration: built-in defaults, then /etc/crid/crid.yaml, then the
+ * *.yaml drop-ins in /etc/crid/crid.d in name order, then command-line flags,
+ * each overriding the one before. Owns parsing and validation only; it never
+ * acts on what it reads. */
+#ifndef CRID_CONFIG_H
+#define CRID_CONFIG_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+#define CRID_DEFAULT_CONFIG_FILE "/etc/crid/crid.yaml"
+#define CRID_DEFAULT_CONFIG_DIR "/etc/crid/crid.d"
+#define CRID_DEFAULT_SOCKET "/run/crid/crid.sock"
+#define CRID_DEFAULT_RUN_ROOT "/run/crid"
+#define CRID_DEFAULT_STATE_ROOT "/var/lib/crid"
+
+enum crid_cgroup_driver {
+	CRID_CGROUP_CGROUPFS = 0,
+	CRID_CGROUP_SYSTEMD,
+};
+
+/* A runtime handler: the name a RunPodSandboxRequest.runtime_handler names,
+ * and the OCI runtime binary that runs its containers. */
+struct crid_runtime_handler {
+	char *name;
+	char *path; /* absolute, or a bare name looked up in PATH when used */
+};
+
+struct crid_config {
+	char *config_file; /* main file read, NULL when none existed */
+	char *config_dir;  /* drop-in directory */
+
+	char *socket_path;
+	char *run_root;
+	char *state_root;
+
+	enum crid_log_level log_level;
+	enum crid_log_format log_format;
+
+	enum crid_cgroup_driver cgroup_driver;
+
+	char *default_runtime; /* name of one of runtimes[] */
+	struct crid_runtime_handler *runtimes;
+	size_t n_runtimes;
+
+	size_t grpc_max_recv_bytes; /* largest request message accepted */
+	size_t grpc_max_send_bytes; /* largest response message sent */
+	unsigned worker_threads;    /* most handler threads at once */
+	unsigned shutdown_grace_s;  /* how long SIGTERM waits for in-flight calls */
+};
+
+enum crid_config_outcome {
+	CRID_CONFIG_RUN = 0,  /* configuration loaded: run the daemon */
+	CRID_CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
+};
+
+/* Loads the configuration from files and argv. Returns CRID_CONFIG_RUN or
+ * CRID_CONFIG_EXIT, or a negative errno with err->msg naming the file, line
+ * and reason ("/etc/crid/crid.yaml:7: log_level: \"loud\" is not one of
+ * debug, info, warn, error") or the flag at fault. */
+int crid_config_load(struct crid_config *cfg, int argc, char **argv, struct crid_err *err);
+
+void crid_config_free(struct crid_config *cfg);
+
+/* The handler a request's runtime_handler names; "" means the default.
+ * NULL when there is no such handler. */
+const struct crid_runtime_handler *crid_config_find_runtime(const struct crid_config *cfg,
+							     const char *name);
+
+/* The effective configuration as a JSON object (Status verbose info).
+ * New reference, NULL on out of memory. */
+json_t *crid_config_to_json(const struct crid_config *cfg);
+
+const char *crid_cgroup_driver_name(enum crid_cgroup_driver d);
+
+#endif

@@ -1,0 +1,120 @@
+/* From a complete HTTP/2 request to a handler: every check a request must
+ * pass, each failure a gRPC status that says what was wrong, then the
+ * handler's run on a worker thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "rpc/grpc_wire.h"
+#include "rpc/rpc_internal.h"
+
+static void run_handler(void *arg)
+{
+	struct crid_call *call = arg;
+	const struct crid_rpc_method *m = call->method;
+	ProtobufCMessage *request;
+	struct crid_err err;
+	const uint8_t *msg;
+	size_t msg_len;
+	int r;
+
+	crid_err_clear(&err);
+	if (crid_call_cancelled(call))
+		goto out; /* the deadline passed or the client left while queued */
+	if (crid_grpc_unary_body(call->req, call->req_len, &msg, &msg_len, &err) < 0) {
+		crid_call_finish(call, err.status, err.msg);
+		goto out;
+	}
+	request = protobuf_c_message_unpack(m->input, NULL, msg_len, msg);
+	if (!request) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "cannot decode the %s of %s: not a valid protobuf message",
+			 m->input->name, crid_call_method(call));
+		crid_call_finish(call, CRID_INVALID_ARGUMENT, text);
+		goto out;
+	}
+	r = m->handler(m->data, request, call, &err);
+	protobuf_c_message_free_unpacked(request, NULL);
+	if (r < 0)
+		crid_call_finish(call, err.status ? err.status : CRID_INTERNAL, err.msg);
+	else if (r != CRID_CALL_PENDING)
+		crid_call_finish(call, CRID_OK, NULL);
+out:
+	crid_call_unref(call);
+}
+
+/* Returns 0 when the request may run, else the status it ends with. */
+static int check_request(struct crid_server *s, struct crid_call *call, char *text, size_t size)
+{
+	const struct crid_rpc_method *m;
+	struct crid_err err;
+	const uint8_t *msg;
+	size_t msg_len;
+
+	if (!call->method_post) {
+		call->http_status = 405;
+		snprintf(text, size, "gRPC requests use POST");
+		return CRID_INVALID_ARGUMENT;
+	}
+	if (!call->content_type_grpc) {
+		call->http_status = 415;
+		snprintf(text, size, "content-type must be application/grpc");
+		return CRID_INVALID_ARGUMENT;
+	}
+	if (call->encoding) {
+		snprintf(text, size, "grpc-encoding %s is not supported; crid accepts identity", call->encoding);
+		return CRID_UNIMPLEMENTED;
+	}
+	if (call->bad_timeout) {
+		snprintf(text, size, "malformed grpc-timeout header");
+		return CRID_INVALID_ARGUMENT;
+	}
+	m = crid_rpc_methods_find(crid_server_methods(s), crid_call_method(call), strlen(crid_call_method(call)),
+				  &call->api_version);
+	if (!m) {
+		snprintf(text, size, "unknown method %s", crid_call_method(call));
+		return CRID_UNIMPLEMENTED;
+	}
+	if (!m->handler) {
+		snprintf(text, size, "method %s is not implemented yet", crid_call_method(call));
+		return CRID_UNIMPLEMENTED;
+	}
+	call->method = m;
+	crid_err_clear(&err);
+	if (crid_grpc_unary_body(call->req, call->req_len, &msg, &msg_len, &err) < 0) {
+		snprintf(text, size, "%s: %s", crid_call_method(call), err.msg);
+		return err.status;
+	}
+	if (call->deadline_ns && call->deadline_ns <= crid_now_ns()) {
+		snprintf(text, size, "deadline exceeded before %s could start", crid_call_method(call));
+		return CRID_DEADLINE_EXCEEDED;
+	}
+	if (crid_server_stopping(s)) {
+		snprintf(text, size, "crid is shutting down");
+		return CRID_UNAVAILABLE;
+	}
+	return 0;
+}
+
+void crid_server_dispatch(struct crid_server *s, struct crid_call *call)
+{
+	char text[2048];
+	struct crid_err err;
+	int status;
+
+	if (call->finished)
+		return; /* answered while it arrived (message too large) */
+	status = check_request(s, call, text, sizeof(text));
+	if (status != 0) {
+		crid_call_finish(call, status, text);
+		return;
+	}
+	crid_err_clear(&err);
+	if (crid_server_run_handler(s, run_handler, crid_call_ref(call), &err) < 0) {
+		crid_call_unref(call);
+		crid_call_finish(call, err.status, err.msg);
+	}
+}

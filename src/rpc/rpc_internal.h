@@ -1,0 +1,122 @@
+/* Types shared by the files of the rpc component only: a call's full state,
+ * a connection, and the server's hand-off queue. Nothing outside src/rpc
+ * includes this. */
+#ifndef CRID_RPC_INTERNAL_H
+#define CRID_RPC_INTERNAL_H
+
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rpc/call.h"
+#include "rpc/methods.h"
+
+struct crid_server;
+
+/* What an epoll event's data.ptr points at starts with one of these. */
+enum crid_poll_kind {
+	CRID_POLL_LISTENER = 1,
+	CRID_POLL_NOTIFY,
+	CRID_POLL_SIGNAL,
+	CRID_POLL_TIMER,
+	CRID_POLL_CONN,
+};
+
+/* One client connection: an nghttp2 server session over a socket. */
+struct crid_conn {
+	int kind; /* CRID_POLL_CONN */
+	int fd;
+	int epfd;
+	uint32_t events; /* epoll interest now registered */
+	struct crid_server *server;
+	nghttp2_session *session;
+	uint8_t *wbuf; /* bytes nghttp2 produced that the socket did not take yet */
+	size_t wlen, woff;
+	struct crid_call *calls; /* open streams */
+	struct crid_conn *prev, *next;
+};
+
+struct crid_call {
+	atomic_int refs;
+	struct crid_server *server;
+	int64_t start_ns;    /* CLOCK_MONOTONIC */
+	int64_t deadline_ns; /* 0: none */
+	atomic_bool cancelled;
+
+	/* Owned by the loop thread. */
+	struct crid_conn *conn; /* NULL once the stream is gone */
+	int32_t stream_id;
+	struct crid_call *conn_prev, *conn_next;
+	bool headers_submitted;
+	bool dispatched;
+	char *path;
+	const struct crid_rpc_method *method;
+	const char *api_version;
+	bool method_post;
+	bool content_type_grpc;
+	char *encoding; /* grpc-encoding, NULL when absent */
+	bool bad_timeout;
+	uint8_t *req;
+	size_t req_len, req_cap;
+
+	/* On the server's notify queue; guarded by the server's queue lock. */
+	bool queued;
+	struct crid_call *queue_next;
+
+	/* The way back; guarded by lock. */
+	pthread_mutex_t lock;
+	uint8_t *out;
+	size_t out_len, out_off;
+	bool sent_any;
+	bool finished;
+	int status;
+	char *status_msg;
+	int http_status;
+	void (*cancel_fn)(struct crid_call *call, void *data);
+	void *cancel_data;
+};
+
+/* Created by the loop for a new stream, with one reference for the loop. */
+struct crid_call *crid_call_new(struct crid_server *server, struct crid_conn *conn, int32_t stream_id);
+
+/* The loop learned the stream ended or timed out, or the server is going:
+ * cancels the call if it is still open (runs its cancel hook), then finishes
+ * it with status and message. */
+void crid_call_abort(struct crid_call *call, int status, const char *message);
+
+/* Server side: the call has new output or finished; the loop must look. */
+void crid_server_notify(struct crid_server *server, struct crid_call *call);
+size_t crid_server_max_send(const struct crid_server *server);
+
+int64_t crid_now_ns(void);
+
+/* Connection side, all on the loop thread. */
+struct crid_conn *crid_conn_new(struct crid_server *server, int fd);
+/* Reads and writes what the socket allows; returns < 0 when the connection
+ * is finished with and must be freed. */
+int crid_conn_on_readable(struct crid_conn *conn);
+int crid_conn_on_writable(struct crid_conn *conn);
+int crid_conn_flush(struct crid_conn *conn);
+void crid_conn_free(struct crid_conn *conn);
+/* Puts a call's new output or its end on the wire. */
+void crid_conn_push_call(struct crid_conn *conn, struct crid_call *call);
+/* GOAWAY: no new streams; those under way finish. */
+void crid_conn_goaway(struct crid_conn *conn);
+int crid_conn_fd(const struct crid_conn *conn);
+bool crid_conn_idle(const struct crid_conn *conn);
+/* Earliest deadline among the connection's calls still open, 0 when none;
+ * with expire set, aborts those already past now_ns. */
+int64_t crid_conn_deadlines(struct crid_conn *conn, int64_t now_ns, bool expire);
+void crid_conn_abort_calls(struct crid_conn *conn, int status, const char *message);
+
+/* Checks a complete request and hands it to its method's handler on a
+ * worker (dispatch.c). */
+void crid_server_dispatch(struct crid_server *server, struct crid_call *call);
+size_t crid_server_max_recv(const struct crid_server *server);
+const struct crid_rpc_methods *crid_server_methods(const struct crid_server *server);
+bool crid_server_stopping(const struct crid_server *server);
+int crid_server_run_handler(struct crid_server *server, void (*fn)(void *), void *arg, struct crid_err *err);
+
+#endif

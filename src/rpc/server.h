@@ -1,0 +1,38 @@
+/* The gRPC server: the Unix socket, one epoll loop for every connection, the
+ * worker pool that runs handlers, and an orderly shutdown on SIGTERM or
+ * SIGINT (stop accepting, let calls in flight finish, then return). */
+#ifndef CRID_RPC_SERVER_H
+#define CRID_RPC_SERVER_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "rpc/methods.h"
+
+struct crid_server;
+
+struct crid_server_options {
+	const char *socket_path;
+	size_t max_recv_bytes;
+	size_t max_send_bytes;
+	unsigned worker_threads;
+	unsigned shutdown_grace_s;
+};
+
+/* Binds the socket (creating its directory, replacing a stale socket, and
+ * refusing when another crid holds it). SIGTERM, SIGINT and SIGHUP must be
+ * blocked in every thread before this is called. */
+int crid_server_new(struct crid_server **out, const struct crid_server_options *opts,
+		    const struct crid_rpc_methods *methods, struct crid_err *err);
+
+/* fn(data) runs on the loop once shutdown begins, to end calls that would
+ * otherwise stay open (event streams). */
+void crid_server_on_shutdown(struct crid_server *s, void (*fn)(void *data), void *data);
+
+/* Serves until a shutdown signal, then drains. */
+int crid_server_run(struct crid_server *s, struct crid_err *err);
+
+/* Closes connections, joins the workers, removes the socket. */
+void crid_server_free(struct crid_server *s);
+
+#endif

@@ -1,0 +1,23 @@
+/* The RuntimeService as far as it stands: version, status and readiness, the
+ * runtime configuration the kubelet reads and updates, and container events.
+ * Owns the runtime-wide state (pod CIDR, event bus); never touches images. */
+#ifndef CRID_RUNTIME_H
+#define CRID_RUNTIME_H
+
+#include "common/error.h"
+#include "config/config.h"
+#include "rpc/methods.h"
+
+struct crid_runtime;
+
+int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_err *err);
+
+/* Registers this service's handlers in the method table. */
+int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err);
+
+/* Shutdown began: ends the calls that would stay open (event streams). */
+void crid_runtime_shutdown(void *rt);
+
+void crid_runtime_free(struct crid_runtime *rt);
+
+#endif

@@ -1,0 +1,300 @@
+/* RuntimeService handlers of runtime.h: Version, Status, RuntimeConfig,
+ * UpdateRuntimeConfig and GetContainerEvents. */
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "network/network.h"
+#include "runtime/events.h"
+#include "runtime/handler.h"
+#include "runtime/v1/api.pb-c.h"
+
+#define CRID_RUNTIME_NAME "crid"
+
+struct crid_runtime {
+	const struct crid_config *cfg;
+	struct crid_events *events;
+	pthread_mutex_t lock; /* guards pod_cidr */
+	char *pod_cidr;
+};
+
+int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_err *err)
+{
+	struct crid_runtime *rt = calloc(1, sizeof(*rt));
+	int r;
+
+	if (!rt)
+		return crid_err_nomem(err, "runtime");
+	rt->cfg = cfg;
+	r = crid_events_new(&rt->events, err);
+	if (r < 0) {
+		free(rt);
+		return r;
+	}
+	pthread_mutex_init(&rt->lock, NULL);
+	*out = rt;
+	return 0;
+}
+
+void crid_runtime_shutdown(void *data)
+{
+	struct crid_runtime *rt = data;
+
+	crid_events_close(rt->events);
+}
+
+void crid_runtime_free(struct crid_runtime *rt)
+{
+	if (!rt)
+		return;
+	crid_events_free(rt->events);
+	pthread_mutex_destroy(&rt->lock);
+	free(rt->pod_cidr);
+	free(rt);
+}
+
+static int version(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	Runtime__V1__VersionResponse resp = RUNTIME__V1__VERSION_RESPONSE__INIT;
+
+	/* "version" is the CRI API version the kubelet checks for v1alpha2. */
+	resp.version = (char *)"0.1.0";
+	resp.runtime_name = (char *)CRID_RUNTIME_NAME;
+	resp.runtime_version = (char *)CRID_VERSION;
+	resp.runtime_api_version = (char *)crid_call_api_version(call);
+	return crid_call_send(call, &resp.base, err);
+}
+
+static char *json_text(json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+/* Holds the strings of Status' verbose info until the reply is packed. */
+struct status_info {
+	Runtime__V1__StatusResponse__InfoEntry entries[3];
+	Runtime__V1__StatusResponse__InfoEntry *ptrs[3];
+	char *values[3];
+	size_t n;
+};
+
+static void status_info_free(struct status_info *info)
+{
+	for (size_t i = 0; i < info->n; i++)
+		free(info->values[i]);
+}
+
+static int status_info_add(struct status_info *info, const char *key, json_t *value, struct crid_err *err)
+{
+	char *text = json_text(value);
+
+	if (!text)
+		return crid_err_nomem(err, "status info");
+	runtime__v1__status_response__info_entry__init(&info->entries[info->n]);
+	info->entries[info->n].key = (char *)key;
+	info->entries[info->n].value = text;
+	info->ptrs[info->n] = &info->entries[info->n];
+	info->values[info->n] = text;
+	info->n++;
+	return 0;
+}
+
+static int status(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__StatusRequest *req = (const Runtime__V1__StatusRequest *)request;
+	const struct crid_config *cfg = rt->cfg;
+	Runtime__V1__StatusResponse resp = RUNTIME__V1__STATUS_RESPONSE__INIT;
+	Runtime__V1__RuntimeStatus rs = RUNTIME__V1__RUNTIME_STATUS__INIT;
+	Runtime__V1__RuntimeCondition runtime_ready = RUNTIME__V1__RUNTIME_CONDITION__INIT;
+	Runtime__V1__RuntimeCondition network_ready = RUNTIME__V1__RUNTIME_CONDITION__INIT;
+	Runtime__V1__RuntimeCondition *conditions[] = { &runtime_ready, &network_ready };
+	Runtime__V1__RuntimeFeatures features = RUNTIME__V1__RUNTIME_FEATURES__INIT;
+	Runtime__V1__RuntimeHandlerFeatures handler_features = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+	_cleanup_free_ Runtime__V1__RuntimeHandler *handlers = NULL;
+	_cleanup_free_ Runtime__V1__RuntimeHandler **handler_ptrs = NULL;
+	_cleanup_(status_info_free) struct status_info info = { .n = 0 };
+	struct crid_network_readiness net;
+	struct crid_err binary_err;
+	char binary[PATH_MAX];
+	int r;
+
+	runtime_ready.type = (char *)"RuntimeReady";
+	crid_err_clear(&binary_err);
+	if (crid_handler_binary(crid_config_find_runtime(cfg, ""), binary, sizeof(binary), &binary_err) < 0) {
+		runtime_ready.status = 0;
+		runtime_ready.reason = (char *)"OCIRuntimeNotFound";
+		runtime_ready.message = binary_err.msg;
+	} else {
+		runtime_ready.status = 1;
+	}
+	crid_network_readiness(&net);
+	network_ready.type = (char *)"NetworkReady";
+	network_ready.status = net.ready;
+	network_ready.reason = net.ready ? NULL : (char *)net.reason;
+	network_ready.message = net.ready ? NULL : (char *)net.message;
+	rs.n_conditions = CRID_ARRAY_SIZE(conditions);
+	rs.conditions = conditions;
+	resp.status = &rs;
+
+	/* The default handler is listed under "" as well, as the kubelet
+	 * asks for it by that name. */
+	handlers = calloc(cfg->n_runtimes + 1, sizeof(*handlers));
+	handler_ptrs = calloc(cfg->n_runtimes + 1, sizeof(*handler_ptrs));
+	if (!handlers || !handler_ptrs)
+		return crid_err_nomem(err, "runtime handler list");
+	for (size_t i = 0; i <= cfg->n_runtimes; i++) {
+		runtime__v1__runtime_handler__init(&handlers[i]);
+		handlers[i].name = i == 0 ? (char *)"" : cfg->runtimes[i - 1].name;
+		handlers[i].features = &handler_features;
+		handler_ptrs[i] = &handlers[i];
+	}
+	resp.n_runtime_handlers = cfg->n_runtimes + 1;
+	resp.runtime_handlers = handler_ptrs;
+	resp.features = &features;
+
+	if (req->verbose) {
+		json_t *cidr;
+
+		pthread_mutex_lock(&rt->lock);
+		cidr = json_string(rt->pod_cidr ? rt->pod_cidr : "");
+		pthread_mutex_unlock(&rt->lock);
+		if ((r = status_info_add(&info, "config", crid_config_to_json(cfg), err)) < 0 ||
+		    (r = status_info_add(&info, "podCIDR", cidr, err)) < 0 ||
+		    (r = status_info_add(&info, "eventSubscribers",
+					 json_integer(crid_events_subscribers(rt->events)), err)) < 0)
+			return r;
+		resp.n_info = info.n;
+		resp.info = info.ptrs;
+	}
+	return crid_call_send(call, &resp.base, err);
+}
+
+static int runtime_config(void *data, const ProtobufCMessage *request, struct crid_call *call,
+			  struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	Runtime__V1__RuntimeConfigResponse resp = RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT;
+	Runtime__V1__LinuxRuntimeConfiguration linux_cfg = RUNTIME__V1__LINUX_RUNTIME_CONFIGURATION__INIT;
+
+	linux_cfg.cgroup_driver = rt->cfg->cgroup_driver == CRID_CGROUP_SYSTEMD ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
+										   : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+	resp.linux = &linux_cfg;
+	return crid_call_send(call, &resp.base, err);
+}
+
+/* One CIDR: an IPv4 or IPv6 address, '/', a prefix length in range. */
+static bool valid_cidr(const char *s, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[sizeof(struct in6_addr)];
+	const char *slash = memchr(s, '/', len);
+	size_t alen, plen;
+	long max, prefix = 0;
+
+	if (!slash)
+		return false;
+	alen = (size_t)(slash - s);
+	plen = len - alen - 1;
+	if (alen == 0 || alen >= sizeof(addr) || plen == 0 || plen > 3)
+		return false;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		max = 32;
+	else if (inet_pton(AF_INET6, addr, buf) == 1)
+		max = 128;
+	else
+		return false;
+	for (size_t i = 0; i < plen; i++) {
+		if (slash[1 + i] < '0' || slash[1 + i] > '9')
+			return false;
+		prefix = prefix * 10 + (slash[1 + i] - '0');
+	}
+	return prefix <= max;
+}
+
+/* pod_cidr may list one CIDR per address family, comma-separated. */
+static bool valid_pod_cidr(const char *s)
+{
+	while (*s) {
+		size_t len = strcspn(s, ",");
+
+		if (!valid_cidr(s, len))
+			return false;
+		s += len;
+		if (*s == ',' && *++s == '\0')
+			return false;
+	}
+	return true;
+}
+
+static int update_runtime_config(void *data, const ProtobufCMessage *request, struct crid_call *call,
+				 struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__UpdateRuntimeConfigRequest *req = (const Runtime__V1__UpdateRuntimeConfigRequest *)request;
+	Runtime__V1__UpdateRuntimeConfigResponse resp = RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT;
+	const char *cidr = NULL;
+
+	if (req->runtime_config && req->runtime_config->network_config)
+		cidr = req->runtime_config->network_config->pod_cidr;
+	if (cidr && *cidr) {
+		char *copy;
+
+		if (!valid_pod_cidr(cidr))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "runtime_config.network_config.pod_cidr: \"%.64s\" is not a CIDR "
+					    "(or two, comma-separated)",
+					    cidr);
+		copy = strdup(cidr);
+		if (!copy)
+			return crid_err_nomem(err, "pod CIDR");
+		pthread_mutex_lock(&rt->lock);
+		free(rt->pod_cidr);
+		rt->pod_cidr = copy;
+		pthread_mutex_unlock(&rt->lock);
+	}
+	return crid_call_send(call, &resp.base, err);
+}
+
+static int get_container_events(void *data, const ProtobufCMessage *request, struct crid_call *call,
+				struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	int r = crid_events_subscribe(rt->events, call, err);
+
+	return r < 0 ? r : CRID_CALL_PENDING;
+}
+
+int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err)
+{
+	static const struct {
+		const char *name;
+		crid_rpc_handler fn;
+	} handlers[] = {
+		{ "Version", version },
+		{ "Status", status },
+		{ "RuntimeConfig", runtime_config },
+		{ "UpdateRuntimeConfig", update_runtime_config },
+		{ "GetContainerEvents", get_container_events },
+	};
+
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
+		int r = crid_rpc_methods_register(methods, "RuntimeService", handlers[i].name, handlers[i].fn, rt,
+						  err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,869 @@
+/* Unit tests of src/config: defaults, files, drop-ins, flags, and the exact
+ * error messages. Every test points --config and --config-dir into its own
+ * temporary directory so the machine's /etc/crid is never read. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "config/config.h"
+#include "config/config_internal.h"
+
+/* One parent directory per run, removed by main() even when tests fail (a
+ * failing forked test never reaches its teardown); one subdirectory per test. */
+/* snprintf that fails the test rather than truncate a path. */
+#define FMT(buf, ...) ck_assert_int_lt(snprintf(buf, sizeof(buf), __VA_ARGS__), (int)sizeof(buf))
+
+static char parent_dir[PATH_MAX];
+static char test_dir[PATH_MAX];
+static char main_path[PATH_MAX];
+static char dropin_dir[PATH_MAX];
+
+static void setup(void)
+{
+	FMT(test_dir, "%s/t-XXXXXX", parent_dir);
+	ck_assert_ptr_nonnull(mkdtemp(test_dir));
+	FMT(main_path, "%s/crid.yaml", test_dir);
+	FMT(dropin_dir, "%s/crid.d", test_dir);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void teardown(void)
+{
+	rm_rf(test_dir);
+}
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "we");
+
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	ck_assert_int_ge(fputs(content, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void write_main(const char *content)
+{
+	write_file(main_path, content);
+}
+
+static void dropin_path(char *buf, size_t size, const char *name)
+{
+	ck_assert_int_lt(snprintf(buf, size, "%s/%s", dropin_dir, name), (int)size);
+}
+
+static void write_dropin(const char *name, const char *content)
+{
+	char path[PATH_MAX];
+
+	ck_assert(mkdir(dropin_dir, 0755) == 0 || errno == EEXIST);
+	dropin_path(path, sizeof(path), name);
+	write_file(path, content);
+}
+
+/* crid_config_load with "--config <tmp>/crid.yaml --config-dir <tmp>/crid.d"
+ * and then the NULL-terminated extra arguments (a later --config wins). */
+static int load(struct crid_config *cfg, struct crid_err *err, ...)
+{
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
+	char *a;
+
+	argv[argc++] = "crid";
+	argv[argc++] = "--config";
+	argv[argc++] = main_path;
+	argv[argc++] = "--config-dir";
+	argv[argc++] = dropin_dir;
+	va_start(ap, err);
+	while ((a = va_arg(ap, char *)) && argc < 63)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	crid_err_clear(err);
+	return crid_config_load(cfg, argc, argv, err);
+}
+
+static void assert_zeroed(const struct crid_config *cfg)
+{
+	ck_assert_ptr_null(cfg->socket_path);
+	ck_assert_ptr_null(cfg->config_dir);
+	ck_assert_ptr_null(cfg->runtimes);
+	ck_assert_uint_eq(cfg->n_runtimes, 0);
+}
+
+static void assert_runtime(const struct crid_config *cfg, const char *name, const char *path)
+{
+	const struct crid_runtime_handler *h = crid_config_find_runtime(cfg, name);
+
+	ck_assert_msg(h != NULL, "runtime %s missing", name);
+	ck_assert_str_eq(h->name, name);
+	ck_assert_str_eq(h->path, path);
+}
+
+static void assert_defaults(const struct crid_config *cfg)
+{
+	ck_assert_str_eq(cfg->socket_path, "/run/crid/crid.sock");
+	ck_assert_str_eq(cfg->run_root, "/run/crid");
+	ck_assert_str_eq(cfg->state_root, "/var/lib/crid");
+	ck_assert_int_eq(cfg->log_level, CRID_LOG_INFO);
+	ck_assert_int_eq(cfg->log_format, CRID_LOG_LOGFMT);
+	ck_assert_int_eq(cfg->cgroup_driver, CRID_CGROUP_CGROUPFS);
+	ck_assert_str_eq(cfg->default_runtime, "crun");
+	ck_assert_uint_eq(cfg->n_runtimes, 2);
+	assert_runtime(cfg, "crun", "/usr/bin/crun");
+	assert_runtime(cfg, "runc", "/usr/bin/runc");
+	ck_assert_uint_eq(cfg->grpc_max_recv_bytes, 16777216);
+	ck_assert_uint_eq(cfg->grpc_max_send_bytes, 16777216);
+	ck_assert_uint_eq(cfg->worker_threads, 32);
+	ck_assert_uint_eq(cfg->shutdown_grace_s, 30);
+}
+
+START_TEST(test_defaults)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_defaults(&cfg);
+	ck_assert_str_eq(cfg.config_file, main_path);
+	ck_assert_str_eq(cfg.config_dir, dropin_dir);
+	crid_config_free(&cfg);
+	assert_zeroed(&cfg);
+	crid_config_free(&cfg); /* safe twice */
+}
+END_TEST
+
+START_TEST(test_comments_only_and_null_file)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("# nothing here\n\n   # still nothing\n");
+	write_dropin("10-null.yaml", "~\n");
+	write_dropin("20-empty-runtimes.yaml", "runtimes:\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_defaults(&cfg);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+static const char full_file[] = "socket: /srv/crid/api.sock\n"
+				"run_root: /srv/run\n"
+				"state_root: /srv/state\n"
+				"log_level: debug\n"
+				"log_format: json\n"
+				"cgroup_driver: systemd\n"
+				"default_runtime: runc\n"
+				"runtimes:\n"
+				"  runc:\n"
+				"    path: /opt/runc\n"
+				"  youki:\n"
+				"    path: youki\n"
+				"grpc_max_recv_bytes: 1024\n"
+				"grpc_max_send_bytes: 1073741824\n"
+				"worker_threads: 1024\n"
+				"shutdown_grace_s: 0\n";
+
+START_TEST(test_main_file_values)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main(full_file);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_str_eq(cfg.socket_path, "/srv/crid/api.sock");
+	ck_assert_str_eq(cfg.run_root, "/srv/run");
+	ck_assert_str_eq(cfg.state_root, "/srv/state");
+	ck_assert_int_eq(cfg.log_level, CRID_LOG_DEBUG);
+	ck_assert_int_eq(cfg.log_format, CRID_LOG_JSON);
+	ck_assert_int_eq(cfg.cgroup_driver, CRID_CGROUP_SYSTEMD);
+	ck_assert_str_eq(cfg.default_runtime, "runc");
+	ck_assert_uint_eq(cfg.n_runtimes, 3);
+	assert_runtime(&cfg, "crun", "/usr/bin/crun");
+	assert_runtime(&cfg, "runc", "/opt/runc");
+	assert_runtime(&cfg, "youki", "youki");
+	ck_assert_uint_eq(cfg.grpc_max_recv_bytes, 1024);
+	ck_assert_uint_eq(cfg.grpc_max_send_bytes, 1073741824);
+	ck_assert_uint_eq(cfg.worker_threads, 1024);
+	ck_assert_uint_eq(cfg.shutdown_grace_s, 0);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_dropins_override_in_name_order)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("worker_threads: 10\nlog_level: debug\nshutdown_grace_s: 5\n");
+	/* Written out of order: the name decides, not creation order. */
+	write_dropin("20-b.yaml", "worker_threads: 30\n");
+	write_dropin("10-a.yaml", "worker_threads: 20\nshutdown_grace_s: 6\n");
+	/* Not *.yaml, or a dot file: never read, so their errors do not matter. */
+	write_dropin("30-c.yml", "worker_threads: bad\n");
+	write_dropin("README", "bad\n");
+	write_dropin(".40-d.yaml", "worker_threads: bad\n");
+	write_dropin("50-e.yaml.bak", "worker_threads: bad\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.worker_threads, 30);
+	ck_assert_uint_eq(cfg.shutdown_grace_s, 6);
+	ck_assert_int_eq(cfg.log_level, CRID_LOG_DEBUG);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_runtimes_from_dropin_and_flag)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("runtimes:\n  kata:\n    path: /opt/kata/bin/kata-runtime\n");
+	write_dropin("10-rt.yaml", "runtimes:\n"
+				   "  runc:\n"
+				   "    path: /usr/local/bin/runc\n"
+				   "  gvisor:\n"
+				   "    path: runsc\n"
+				   "  kata:\n"      /* an existing handler keeps its path */
+				   "  crun: {}\n"); /* ... whether the entry is null or {} */
+	ck_assert_int_eq(load(&cfg, &err, "--runtime", "youki=/usr/bin/youki", "--runtime=crun=/opt/crun",
+			      "--default-runtime", "gvisor", NULL),
+			 CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_runtimes, 5);
+	assert_runtime(&cfg, "crun", "/opt/crun");
+	assert_runtime(&cfg, "runc", "/usr/local/bin/runc");
+	assert_runtime(&cfg, "kata", "/opt/kata/bin/kata-runtime");
+	assert_runtime(&cfg, "gvisor", "runsc");
+	assert_runtime(&cfg, "youki", "/usr/bin/youki");
+	ck_assert_str_eq(crid_config_find_runtime(&cfg, "")->name, "gvisor");
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_flags_override_files)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main(full_file);
+	write_dropin("10-x.yaml", "worker_threads: 7\nlog_level: error\n");
+	ck_assert_int_eq(load(&cfg, &err, "--socket", "/flag/s.sock", "--run-root=/flag/run",
+			      "--state-root", "/flag/state", "--log-level=warn", "--log-format", "logfmt",
+			      "--cgroup-driver=cgroupfs", "--default-runtime=crun",
+			      "--grpc-max-recv-bytes", "2048", "--grpc-max-send-bytes=4096",
+			      "--worker-threads", "8", "--shutdown-grace=3600", "--worker-threads=9",
+			      NULL),
+			 CRID_CONFIG_RUN);
+	ck_assert_str_eq(cfg.socket_path, "/flag/s.sock");
+	ck_assert_str_eq(cfg.run_root, "/flag/run");
+	ck_assert_str_eq(cfg.state_root, "/flag/state");
+	ck_assert_int_eq(cfg.log_level, CRID_LOG_WARN);
+	ck_assert_int_eq(cfg.log_format, CRID_LOG_LOGFMT);
+	ck_assert_int_eq(cfg.cgroup_driver, CRID_CGROUP_CGROUPFS);
+	ck_assert_str_eq(cfg.default_runtime, "crun");
+	ck_assert_uint_eq(cfg.grpc_max_recv_bytes, 2048);
+	ck_assert_uint_eq(cfg.grpc_max_send_bytes, 4096);
+	ck_assert_uint_eq(cfg.worker_threads, 9); /* the last of a repeated flag wins */
+	ck_assert_uint_eq(cfg.shutdown_grace_s, 3600);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_config_flag_equals_form)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char other[PATH_MAX], other_dir[PATH_MAX], arg_file[PATH_MAX + 16], arg_dir[PATH_MAX + 16];
+
+	FMT(other, "%s/other.yaml", test_dir);
+	FMT(other_dir, "%s/other.d", test_dir);
+	FMT(arg_file, "--config=%s", other);
+	FMT(arg_dir, "--config-dir=%s", other_dir);
+	write_main("worker_threads: 2\n");
+	write_dropin("10-x.yaml", "worker_threads: 3\n");
+	write_file(other, "worker_threads: 4\n");
+	ck_assert_int_eq(load(&cfg, &err, arg_file, arg_dir, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.worker_threads, 4);
+	ck_assert_str_eq(cfg.config_file, other);
+	ck_assert_str_eq(cfg.config_dir, other_dir);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_default_file_missing_is_fine)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char missing[PATH_MAX];
+	char *argv[] = { "crid", NULL };
+
+	FMT(missing, "%s/missing.yaml", test_dir);
+	write_dropin("10-x.yaml", "worker_threads: 3\n");
+	ck_assert_int_eq(crid_config_load_at(&cfg, 1, argv, missing, dropin_dir, &err), CRID_CONFIG_RUN);
+	ck_assert_ptr_null(cfg.config_file);
+	ck_assert_str_eq(cfg.config_dir, dropin_dir);
+	ck_assert_uint_eq(cfg.worker_threads, 3);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_explicit_config_missing_is_error)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char missing[PATH_MAX], expect[2 * PATH_MAX];
+
+	FMT(missing, "%s/missing.yaml", test_dir);
+	FMT(expect, "read config file %s: No such file or directory", missing);
+	ck_assert_int_eq(load(&cfg, &err, "--config", missing, NULL), -ENOENT);
+	ck_assert_str_eq(err.msg, expect);
+	assert_zeroed(&cfg);
+}
+END_TEST
+
+START_TEST(test_missing_dropin_dir_is_fine)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("worker_threads: 5\n");
+	ck_assert_int_eq(load(&cfg, &err, "--config-dir", "/nonexistent/crid-test/crid.d", NULL),
+			 CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.worker_threads, 5);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_config_paths_of_the_wrong_type)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char expect[2 * PATH_MAX], sub[PATH_MAX];
+
+	/* --config /dev/null: a way to say "no main file". */
+	ck_assert_int_eq(load(&cfg, &err, "--config", "/dev/null", NULL), CRID_CONFIG_RUN);
+	ck_assert_str_eq(cfg.config_file, "/dev/null");
+	assert_defaults(&cfg);
+	crid_config_free(&cfg);
+
+	FMT(expect, "read config file %s: Is a directory", test_dir);
+	ck_assert_int_eq(load(&cfg, &err, "--config", test_dir, NULL), -EISDIR);
+	ck_assert_str_eq(err.msg, expect);
+	assert_zeroed(&cfg);
+
+	write_main("");
+	FMT(expect, "read config dir %s: Not a directory", main_path);
+	ck_assert_int_eq(load(&cfg, &err, "--config-dir", main_path, NULL), -ENOTDIR);
+	ck_assert_str_eq(err.msg, expect);
+	assert_zeroed(&cfg);
+
+	ck_assert_int_eq(mkdir(dropin_dir, 0755), 0);
+	FMT(sub, "%s/10-dir.yaml", dropin_dir);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	FMT(expect, "read config file %s: Is a directory", sub);
+	ck_assert_int_eq(load(&cfg, &err, NULL), -EISDIR);
+	ck_assert_str_eq(err.msg, expect);
+	assert_zeroed(&cfg);
+}
+END_TEST
+
+struct bad_file {
+	const char *dropin; /* NULL: the main file */
+	const char *yaml;
+	int line;
+	const char *reason;
+};
+
+/* 108 bytes: one more than sun_path holds with its NUL. */
+#define LONG_SOCKET                                                                               \
+	"/run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxx.sock"
+
+static const struct bad_file bad_files[] = {
+	{ NULL,
+	  "socket: /run/x.sock\nrun_root: /run/x\nstate_root: /var/lib/x\n# a comment\n\n"
+	  "worker_threads: 4\nlog_level: loud\n",
+	  7, "log_level: \"loud\" is not one of debug, info, warn, error" },
+	{ "10-x.yaml", "# first\n\nsockets: /run/x.sock\n", 3, "unknown key \"sockets\"" },
+	{ NULL, "runtimes:\n  crun:\n    pth: /x\n", 3, "runtimes.crun: unknown key \"pth\"" },
+	{ NULL, "log_format: xml\n", 1, "log_format: \"xml\" is not one of logfmt, json" },
+	{ NULL, "cgroup_driver: systemd2\n", 1,
+	  "cgroup_driver: \"systemd2\" is not one of cgroupfs, systemd" },
+	/* wrong types */
+	{ NULL, "worker_threads: 3\nsocket:\n  path: /x\n", 3,
+	  "socket: expected a single value, found a mapping" },
+	{ NULL, "run_root: [/a, /b]\n", 1, "run_root: expected a single value, found a list" },
+	{ NULL, "runtimes:\n  - crun\n", 2,
+	  "runtimes: expected a mapping of handler names, found a list" },
+	{ NULL, "runtimes: crun\n", 1,
+	  "runtimes: expected a mapping of handler names, found a single value" },
+	{ NULL, "runtimes:\n  crun: /usr/bin/crun\n", 2,
+	  "runtimes.crun: expected a mapping with a path, found a single value" },
+	{ NULL, "runtimes:\n  crun:\n    path:\n      - /a\n", 4,
+	  "runtimes.crun.path: expected a single value, found a list" },
+	{ NULL, "- socket\n", 1, "expected a mapping of settings, found a list" },
+	{ NULL, "just words\n", 1, "expected a mapping of settings, found a single value" },
+	{ NULL, "socket:\nrun_root: /x\n", 1, "socket: needs a value" },
+	{ NULL, "? [a, b]\n: c\n", 1, "keys must be names, found a list" },
+	/* numbers */
+	{ NULL, "worker_threads: abc\n", 1, "worker_threads: \"abc\" is not a whole number" },
+	{ NULL, "worker_threads: 0\n", 1, "worker_threads: \"0\" is out of range 1..1024" },
+	{ NULL, "worker_threads: 1025\n", 1, "worker_threads: \"1025\" is out of range 1..1024" },
+	{ NULL, "worker_threads: 99999999999999999999999\n", 1,
+	  "worker_threads: \"99999999999999999999999\" is out of range 1..1024" },
+	{ NULL, "shutdown_grace_s: -1\n", 1, "shutdown_grace_s: \"-1\" is not a whole number" },
+	{ NULL, "shutdown_grace_s: 3601\n", 1, "shutdown_grace_s: \"3601\" is out of range 0..3600" },
+	{ NULL, "grpc_max_recv_bytes: 1023\n", 1,
+	  "grpc_max_recv_bytes: \"1023\" is out of range 1024..1073741824" },
+	{ NULL, "grpc_max_send_bytes: 1073741825\n", 1,
+	  "grpc_max_send_bytes: \"1073741825\" is out of range 1024..1073741824" },
+	{ NULL, "grpc_max_send_bytes: 1.5e6\n", 1, "grpc_max_send_bytes: \"1.5e6\" is not a whole number" },
+	{ NULL, "worker_threads: \" 4\"\n", 1, "worker_threads: \" 4\" is not a whole number" },
+	/* paths */
+	{ NULL, "socket: run/crid.sock\n", 1, "socket: \"run/crid.sock\" is not an absolute path" },
+	{ NULL, "run_root: ./run\n", 1, "run_root: \"./run\" is not an absolute path" },
+	{ NULL, "state_root: \"\"\n", 1, "state_root: \"\" is not an absolute path" },
+	{ NULL, "socket: " LONG_SOCKET "\n", 1, "socket: \"" LONG_SOCKET "\" is longer than 107 bytes" },
+	/* runtimes */
+	{ NULL, "runtimes:\n  b@d:\n    path: /x\n", 2,
+	  "runtimes: \"b@d\" is not a valid runtime name (use letters, digits, '.', '_', '-')" },
+	{ NULL, "runtimes:\n  \"\":\n    path: /x\n", 2, "runtimes: runtime name is empty" },
+	{ NULL, "runtimes:\n  ..:\n    path: /x\n", 2, "runtimes: \"..\" is not a valid runtime name" },
+	{ NULL, "runtimes:\n  kata: {}\n", 2, "runtimes.kata: path is required" },
+	{ NULL, "runtimes:\n  kata:\n", 2, "runtimes.kata: path is required" },
+	{ NULL, "runtimes:\n  kata:\n    path:\n", 3, "runtimes.kata.path: needs a value" },
+	{ NULL, "runtimes:\n  kata:\n    path: bin/kata\n", 3,
+	  "runtimes.kata.path: \"bin/kata\" is a relative path (use an absolute path or a bare name "
+	  "found in PATH)" },
+	{ NULL, "runtimes:\n  kata:\n    path: \"\"\n", 3, "runtimes.kata.path: runtime path is empty" },
+	{ NULL, "default_runtime: a/b\n", 1,
+	  "default_runtime: \"a/b\" is not a valid runtime name (use letters, digits, '.', '_', '-')" },
+	/* duplicates */
+	{ NULL, "socket: /a\nworker_threads: 2\nsocket: /b\n", 3,
+	  "duplicate key \"socket\" (first at line 1)" },
+	{ NULL, "runtimes:\n  crun: {path: /a}\n  crun: {path: /b}\n", 3,
+	  "runtimes: duplicate key \"crun\" (first at line 2)" },
+	{ NULL, "runtimes:\n  crun:\n    path: /a\n    path: /b\n", 4,
+	  "runtimes.crun: duplicate key \"path\" (first at line 3)" },
+	/* syntax */
+	{ "50-y.yaml", "socket: /a\nrun_root: [/b\nstate_root: /c\n", 3,
+	  "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 2)" },
+	{ NULL, "socket: /a\n  run_root: /b\n", 2,
+	  "invalid YAML: mapping values are not allowed in this context" },
+	{ NULL, "socket: *nothing\n", 1, "invalid YAML: found undefined alias" },
+	{ NULL, "socket: /a\n---\nsocket: /b\n", 3, "only one YAML document is allowed" },
+	{ NULL, "socket: /a\nrun_root: /b\xff\n", 2,
+	  "invalid YAML: invalid leading UTF-8 octet" },
+};
+
+START_TEST(test_bad_file)
+{
+	const struct bad_file *c = &bad_files[_i];
+	struct crid_config cfg;
+	struct crid_err err;
+	char path[PATH_MAX], expect[CRID_ERR_MSG_MAX];
+
+	/* A valid main file and drop-in before the bad one: what they allocated
+	 * must be freed too. */
+	if (c->dropin) {
+		write_main("socket: /run/ok.sock\nruntimes:\n  kata:\n    path: /k\n");
+		write_dropin("00-ok.yaml", "run_root: /run/ok\n");
+		write_dropin(c->dropin, c->yaml);
+		write_dropin("99-never-read.yaml", "bad: 1\n");
+		dropin_path(path, sizeof(path), c->dropin);
+	} else {
+		write_main(c->yaml);
+		FMT(path, "%s", main_path);
+	}
+	FMT(expect, "%s:%d: %s", path, c->line, c->reason);
+	ck_assert_int_lt(load(&cfg, &err, NULL), 0);
+	ck_assert_str_eq(err.msg, expect);
+	ck_assert_int_eq(err.status, CRID_INVALID_ARGUMENT);
+	assert_zeroed(&cfg);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_default_runtime_not_configured)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("default_runtime: kata\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), -EINVAL);
+	ck_assert_str_eq(err.msg,
+			 "default_runtime \"kata\" is not a configured runtime (configured: crun, runc)");
+	ck_assert_int_eq(err.status, CRID_INVALID_ARGUMENT);
+	assert_zeroed(&cfg);
+
+	/* Adding the handler by flag makes it valid. */
+	ck_assert_int_eq(load(&cfg, &err, "--runtime", "kata=kata-runtime", NULL), CRID_CONFIG_RUN);
+	ck_assert_str_eq(crid_config_find_runtime(&cfg, NULL)->path, "kata-runtime");
+	crid_config_free(&cfg);
+}
+END_TEST
+
+struct bad_flags {
+	const char *args[4];
+	const char *msg;
+};
+
+static const struct bad_flags bad_flags[] = {
+	{ { "--worker-threads", "abc" }, "--worker-threads: \"abc\" is not a whole number" },
+	{ { "--worker-threads=0" }, "--worker-threads: \"0\" is out of range 1..1024" },
+	{ { "--shutdown-grace", "-1" }, "--shutdown-grace: \"-1\" is not a whole number" },
+	{ { "--grpc-max-recv-bytes=1k" }, "--grpc-max-recv-bytes: \"1k\" is not a whole number" },
+	{ { "--log-level", "loud" }, "--log-level: \"loud\" is not one of debug, info, warn, error" },
+	{ { "--log-format=xml" }, "--log-format: \"xml\" is not one of logfmt, json" },
+	{ { "--cgroup-driver", "x" }, "--cgroup-driver: \"x\" is not one of cgroupfs, systemd" },
+	{ { "--socket", "rel.sock" }, "--socket: \"rel.sock\" is not an absolute path" },
+	{ { "--socket=" }, "--socket: \"\" is not an absolute path" },
+	{ { "--default-runtime", "b@d" },
+	  "--default-runtime: \"b@d\" is not a valid runtime name (use letters, digits, '.', '_', '-')" },
+	{ { "--default-runtime", "nope" },
+	  "default_runtime \"nope\" is not a configured runtime (configured: crun, runc)" },
+	{ { "--runtime", "kata" }, "--runtime: \"kata\" is not NAME=PATH" },
+	{ { "--runtime", "=/x" }, "--runtime: runtime name is empty" },
+	{ { "--runtime", "kata=" }, "--runtime: runtime path is empty" },
+	{ { "--runtime=kata=bin/kata" },
+	  "--runtime: \"bin/kata\" is a relative path (use an absolute path or a bare name found in "
+	  "PATH)" },
+	{ { "--bogus" }, "unknown flag \"--bogus\" (see --help)" },
+	{ { "--bogus=1" }, "unknown flag \"--bogus\" (see --help)" },
+	{ { "--sock", "/x" }, "unknown flag \"--sock\" (see --help)" },
+	{ { "-x" }, "unexpected argument \"-x\" (crid takes only --flags; see --help)" },
+	{ { "serve" }, "unexpected argument \"serve\" (crid takes only --flags; see --help)" },
+	{ { "--socket" }, "--socket: missing value" },
+	{ { "--socket", "--run-root", "/x" }, "--socket: missing value" },
+	{ { "--config" }, "--config: missing value" },
+	{ { "--help=yes" }, "--help: takes no value" },
+	/* a bad flag stops loading even when a later flag is --help */
+	{ { "--bogus", "--help" }, "unknown flag \"--bogus\" (see --help)" },
+};
+
+START_TEST(test_bad_flag)
+{
+	const struct bad_flags *c = &bad_flags[_i];
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("");
+	ck_assert_int_lt(load(&cfg, &err, c->args[0], c->args[1], c->args[2], c->args[3], NULL), 0);
+	ck_assert_str_eq(err.msg, c->msg);
+	ck_assert_int_eq(err.status, CRID_INVALID_ARGUMENT);
+	assert_zeroed(&cfg);
+}
+END_TEST
+
+/* Runs load with stdout sent to a file, and returns what it printed. */
+static char *load_captured(struct crid_config *cfg, struct crid_err *err, const char *flag, int *r)
+{
+	char out_path[PATH_MAX];
+	int saved, fd;
+	FILE *f;
+	char *text = calloc(1, 65536);
+
+	ck_assert_ptr_nonnull(text);
+	FMT(out_path, "%s/stdout.txt", test_dir);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(dup2(fd, STDOUT_FILENO), 0);
+	close(fd);
+	*r = load(cfg, err, flag, NULL);
+	fflush(stdout);
+	ck_assert_int_ge(dup2(saved, STDOUT_FILENO), 0);
+	close(saved);
+	f = fopen(out_path, "re");
+	ck_assert_ptr_nonnull(f);
+	fread(text, 1, 65535, f);
+	fclose(f);
+	return text;
+}
+
+START_TEST(test_help)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	_cleanup_free_ char *out = NULL;
+	const struct crid_setting *s;
+	size_t n;
+	int r;
+	static const char *const extra[] = { "--runtime NAME=PATH", "--config FILE", "--config-dir DIR",
+					     "--help", "--version",
+					     "crun=/usr/bin/crun, runc=/usr/bin/runc",
+					     CRID_DEFAULT_CONFIG_FILE, CRID_DEFAULT_CONFIG_DIR };
+
+	/* --help works even when the config file is broken. */
+	write_main("log_level: loud\n");
+	out = load_captured(&cfg, &err, "--help", &r);
+	ck_assert_int_eq(r, CRID_CONFIG_EXIT);
+	assert_zeroed(&cfg);
+	s = crid_config_settings(&n);
+	for (size_t i = 0; i < n; i++) {
+		char line[256];
+
+		FMT(line, "%s %s ", s[i].flag, s[i].metavar);
+		ck_assert_msg(strstr(out, line), "help lacks %s", line);
+		FMT(line, "(default %s)\n", s[i].def);
+		ck_assert_msg(strstr(out, line), "help lacks %s", line);
+	}
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(extra); i++)
+		ck_assert_msg(strstr(out, extra[i]), "help lacks %s", extra[i]);
+	ck_assert_ptr_nonnull(strstr(out, "--shutdown-grace SECONDS"));
+	ck_assert_ptr_nonnull(strstr(out, "(default 16777216)"));
+	free(take_ptr(&out));
+	out = load_captured(&cfg, &err, "-h", &r);
+	ck_assert_int_eq(r, CRID_CONFIG_EXIT);
+	ck_assert_ptr_nonnull(strstr(out, "Usage: crid"));
+}
+END_TEST
+
+START_TEST(test_version)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	write_main("");
+	out = load_captured(&cfg, &err, "--version", &r);
+	ck_assert_int_eq(r, CRID_CONFIG_EXIT);
+	ck_assert_str_eq(out, "crid " CRID_VERSION "\n");
+	assert_zeroed(&cfg);
+}
+END_TEST
+
+START_TEST(test_to_json)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	json_t *j;
+	static const char *const keys[] = {
+		"config_file",	   "config_dir",	  "socket",	    "run_root",
+		"state_root",	   "log_level",		  "log_format",	    "cgroup_driver",
+		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
+		"worker_threads",  "shutdown_grace_s",
+	};
+
+	write_main(full_file);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	j = crid_config_to_json(&cfg);
+	ck_assert_ptr_nonnull(j);
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(keys); i++)
+		ck_assert_msg(json_object_get(j, keys[i]), "json lacks %s", keys[i]);
+	ck_assert_uint_eq(json_object_size(j), CRID_ARRAY_SIZE(keys));
+	ck_assert_str_eq(json_string_value(json_object_get(j, "config_file")), main_path);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "socket")), "/srv/crid/api.sock");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "log_level")), "debug");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "log_format")), "json");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "cgroup_driver")), "systemd");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "default_runtime")), "runc");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "grpc_max_send_bytes")), 1073741824);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "worker_threads")), 1024);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "shutdown_grace_s")), 0);
+	ck_assert_uint_eq(json_object_size(json_object_get(j, "runtimes")), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_object_get(j, "runtimes"), "youki"), "path")),
+			 "youki");
+	json_decref(j);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_to_json_without_config_file)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char missing[PATH_MAX];
+	char *argv[] = { "crid", NULL };
+	json_t *j;
+
+	FMT(missing, "%s/missing.yaml", test_dir);
+	ck_assert_int_eq(crid_config_load_at(&cfg, 1, argv, missing, dropin_dir, &err), CRID_CONFIG_RUN);
+	j = crid_config_to_json(&cfg);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(json_is_null(json_object_get(j, "config_file")));
+	ck_assert_str_eq(json_string_value(json_object_get(j, "log_level")), "info");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "grpc_max_recv_bytes")), 16777216);
+	json_decref(j);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_find_runtime)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_str_eq(crid_config_find_runtime(&cfg, "")->name, "crun");
+	ck_assert_str_eq(crid_config_find_runtime(&cfg, NULL)->name, "crun");
+	ck_assert_str_eq(crid_config_find_runtime(&cfg, "runc")->path, "/usr/bin/runc");
+	ck_assert_ptr_null(crid_config_find_runtime(&cfg, "kata"));
+	ck_assert_ptr_null(crid_config_find_runtime(&cfg, "CRUN"));
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_cgroup_driver_name)
+{
+	ck_assert_str_eq(crid_cgroup_driver_name(CRID_CGROUP_CGROUPFS), "cgroupfs");
+	ck_assert_str_eq(crid_cgroup_driver_name(CRID_CGROUP_SYSTEMD), "systemd");
+}
+END_TEST
+
+START_TEST(test_repeated_loads)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("worker_threads: 11\n");
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(load(&cfg, &err, "--log-level", "debug", NULL), CRID_CONFIG_RUN);
+		ck_assert_uint_eq(cfg.worker_threads, 11);
+		ck_assert_int_eq(cfg.log_level, CRID_LOG_DEBUG);
+		crid_config_free(&cfg);
+		ck_assert_int_lt(load(&cfg, &err, "--worker-threads", "x", NULL), 0);
+	}
+}
+END_TEST
+
+/* packaging/crid.yaml, found from this file's path (tests/unit/test_config.c,
+ * relative to the directory make runs in, or absolute). */
+static char *packaged_config(void)
+{
+	static const char self[] = "tests/unit/test_config.c";
+	const char *file = __FILE__;
+	size_t prefix = strlen(file) - strlen(self);
+	char path[PATH_MAX];
+	FILE *f;
+	char *text = calloc(1, 65536);
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(file + prefix, self);
+	FMT(path, "%.*spackaging/crid.yaml", (int)prefix, file);
+	f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	fread(text, 1, 65535, f);
+	fclose(f);
+	return text;
+}
+
+START_TEST(test_packaged_config)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	_cleanup_free_ char *text = packaged_config();
+	_cleanup_free_ char *uncommented = calloc(1, strlen(text) + 1);
+	const struct crid_setting *s;
+	size_t n;
+	char *out = uncommented;
+
+	/* As shipped, every key is commented out: the built-in defaults apply. */
+	write_main(text);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_defaults(&cfg);
+	crid_config_free(&cfg);
+
+	/* Settings are "#key: value" or "#  nested"; explanations are "# text".
+	 * Uncommented, the file must hold every key and state the defaults. */
+	ck_assert_ptr_nonnull(uncommented);
+	for (char *line = text; *line;) {
+		char *end = strchrnul(line, '\n');
+		size_t len = (size_t)(end - line) + (*end ? 1 : 0);
+
+		if (line[0] == '#' && (line[1] != ' ' || strncmp(line, "#  ", 3) == 0)) {
+			memcpy(out, line + 1, len - 1);
+			out += len - 1;
+		} else if (line[0] != '#') {
+			memcpy(out, line, len);
+			out += len;
+		}
+		line += len;
+	}
+	s = crid_config_settings(&n);
+	for (size_t i = 0; i < n; i++) {
+		char want[128];
+
+		FMT(want, "\n%s: %s\n", s[i].key, s[i].def);
+		ck_assert_msg(strstr(uncommented, want), "packaging/crid.yaml lacks %s", s[i].key);
+	}
+	write_main(uncommented);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_defaults(&cfg);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_comments_only_and_null_file);
+	tcase_add_test(tc, test_main_file_values);
+	tcase_add_test(tc, test_dropins_override_in_name_order);
+	tcase_add_test(tc, test_runtimes_from_dropin_and_flag);
+	tcase_add_test(tc, test_flags_override_files);
+	tcase_add_test(tc, test_config_flag_equals_form);
+	tcase_add_test(tc, test_default_file_missing_is_fine);
+	tcase_add_test(tc, test_explicit_config_missing_is_error);
+	tcase_add_test(tc, test_missing_dropin_dir_is_fine);
+	tcase_add_test(tc, test_config_paths_of_the_wrong_type);
+	tcase_add_loop_test(tc, test_bad_file, 0, (int)CRID_ARRAY_SIZE(bad_files));
+	tcase_add_test(tc, test_default_runtime_not_configured);
+	tcase_add_loop_test(tc, test_bad_flag, 0, (int)CRID_ARRAY_SIZE(bad_flags));
+	tcase_add_test(tc, test_help);
+	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_to_json);
+	tcase_add_test(tc, test_to_json_without_config_file);
+	tcase_add_test(tc, test_find_runtime);
+	tcase_add_test(tc, test_cgroup_driver_name);
+	tcase_add_test(tc, test_repeated_loads);
+	tcase_add_test(tc, test_packaged_config);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (snprintf(parent_dir, sizeof(parent_dir), "%s/crid-test-config-XXXXXX",
+		     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") >= (int)sizeof(parent_dir) ||
+	    !mkdtemp(parent_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rm_rf(parent_dir);
+	return failed == 0 ? 0 : 1;
+}
