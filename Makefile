@@ -10,7 +10,7 @@ SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 
-PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson
+PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson libcurl libarchive sqlite3 libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 
@@ -111,3 +111,18 @@ install: all
 
 clean:
 	rm -rf build
+
+# make bench: installs what the benchmarks need (containerd included, for the
+# comparison), builds the release crid and runs bench/pull_bench.py. Pass
+# options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds 3".
+.PHONY: bench
+bench:
+	sh scripts/install-deps.sh build run test
+	@if [ ! -x /usr/bin/containerd ]; then \
+		echo "bench: installing containerd" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends containerd || \
+		{ apt-get update -q && apt-get install -y --no-install-recommends containerd; }; \
+	fi
+	$(MAKE) VARIANT=release all
+	$(PYTHON) bench/pull_bench.py $(BENCH_ARGS)

@@ -3,9 +3,9 @@
 # Usage: scripts/install-deps.sh build|run|test ...
 set -eu
 
-build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev"
+build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev"
 run_pkgs="crun runc"
-test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps"
+test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography"
 
 want=""
 for group in "$@"; do

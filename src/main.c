@@ -5,14 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/fsutil.h"
 #include "config/config.h"
+#include "image/images.h"
+#include "image/registry.h"
+#include "image/unpack.h"
 #include "rpc/methods.h"
 #include "rpc/server.h"
 #include "runtime/runtime.h"
+#include "store/store.h"
 
 static void config_freep(struct crid_config *cfg)
 {
@@ -34,31 +38,38 @@ static void server_freep(struct crid_server **s)
 	crid_server_free(*s);
 }
 
-/* mkdir -p with mode for the last component; the roots are configuration. */
-static int make_root(const char *path, mode_t mode, struct crid_err *err)
+static void store_closep(struct crid_store **s)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	crid_store_close(*s);
+}
 
-	if (!copy)
-		return crid_err_nomem(err, "path");
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-			return crid_err_set(err, CRID_INTERNAL, errno, "create %s", copy);
-		*p = '/';
-	}
-	if (mkdir(copy, mode) < 0 && errno != EEXIST)
-		return crid_err_set(err, CRID_INTERNAL, errno, "create %s", copy);
-	return 0;
+static void images_freep(struct crid_images **im)
+{
+	crid_images_free(*im);
+}
+
+struct services {
+	struct crid_runtime *runtime;
+	struct crid_images *images;
+};
+
+/* Shutdown began: end open streams, abort transfers. */
+static void services_shutdown(void *data)
+{
+	struct services *s = data;
+
+	crid_runtime_shutdown(s->runtime);
+	crid_images_shutdown(s->images);
 }
 
 static int serve(const struct crid_config *cfg, struct crid_err *err)
 {
 	_cleanup_(methods_freep) struct crid_rpc_methods *methods = NULL;
+	_cleanup_(store_closep) struct crid_store *store = NULL;
 	_cleanup_(runtime_freep) struct crid_runtime *runtime = NULL;
+	_cleanup_(images_freep) struct crid_images *images = NULL;
 	_cleanup_(server_freep) struct crid_server *server = NULL;
+	struct services services;
 	struct crid_server_options opts = {
 		.socket_path = cfg->socket_path,
 		.max_recv_bytes = cfg->grpc_max_recv_bytes,
@@ -68,15 +79,18 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	};
 	int r;
 
-	if ((r = make_root(cfg->run_root, 0711, err)) < 0 || (r = make_root(cfg->state_root, 0711, err)) < 0)
+	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_p(cfg->state_root, 0711, err)) < 0)
 		return r;
-	if ((r = crid_rpc_methods_new(&methods, err)) < 0 || (r = crid_runtime_new(&runtime, cfg, err)) < 0 ||
-	    (r = crid_runtime_register(runtime, methods, err)) < 0)
+	if ((r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
+	    (r = crid_runtime_new(&runtime, cfg, err)) < 0 || (r = crid_runtime_register(runtime, methods, err)) < 0 ||
+	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0)
 		return r;
 	r = crid_server_new(&server, &opts, methods, err);
 	if (r < 0)
 		return r;
-	crid_server_on_shutdown(server, crid_runtime_shutdown, runtime);
+	services.runtime = runtime;
+	services.images = images;
+	crid_server_on_shutdown(server, services_shutdown, &services);
 	r = crid_server_run(server, err);
 	/* The server goes first: its workers may still hold calls on the runtime. */
 	crid_server_free(take_ptr(&server));
@@ -89,6 +103,10 @@ int main(int argc, char **argv)
 	struct crid_err err;
 	sigset_t sigs;
 	int r;
+
+	/* crid re-executed as a layer unpacker, confined to one directory. */
+	if (argc > 1 && strcmp(argv[1], CRID_UNPACK_ARG) == 0)
+		return crid_unpack_main(argc, argv);
 
 	/* Shutdown signals are read from a signalfd; every thread started later
 	 * inherits this mask. */
@@ -109,8 +127,13 @@ int main(int argc, char **argv)
 	if (r == CRID_CONFIG_EXIT)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
+	if (crid_registry_global_init(&err) < 0) {
+		log_error("crid failed", "error", err.msg);
+		return 1;
+	}
 	log_info("starting crid", "version", CRID_VERSION, "config", cfg.config_file ? cfg.config_file : "(none)");
 	r = serve(&cfg, &err);
+	crid_registry_global_cleanup();
 	if (r < 0) {
 		log_error("crid failed", "error", err.msg);
 		return 1;

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,39 +72,59 @@ struct line {
 	size_t len;
 };
 
-static void put(struct line *l, const char *s, size_t n)
-{
-	size_t room = sizeof(l->buf) - 2 - l->len; /* keep room for '\n' */
+/* Content stops this far from the end, so closing quotes, the closing
+ * brace and the newline always fit: a cut line still parses. */
+#define LINE_TAIL 16
 
-	if (n > room)
-		n = room;
+/* Appends all of s, or nothing of it when it would reach the tail. */
+static bool put(struct line *l, const char *s, size_t n)
+{
+	if (l->len + n > sizeof(l->buf) - LINE_TAIL)
+		return false;
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
+	return true;
 }
 
+/* Closing bytes: may use the tail. */
+static void put_close(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (l->len + n <= sizeof(l->buf) - 1) {
+		memcpy(l->buf + l->len, s, n);
+		l->len += n;
+	}
+}
+
+/* Appends as much of s as fits before the tail: bare words may be cut. */
 static void puts_(struct line *l, const char *s)
 {
-	put(l, s, strlen(s));
+	size_t n = strlen(s), room = sizeof(l->buf) - LINE_TAIL - l->len;
+
+	put(l, s, n < room ? n : room);
 }
 
+/* A quoted, escaped string; cut whole escapes only, always closed. */
 static void put_json_string(struct line *l, const char *s)
 {
-	put(l, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	bool ok = put(l, "\"", 1);
+
+	for (const unsigned char *p = (const unsigned char *)s; ok && *p; p++) {
 		char esc[8];
 
 		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*p;
-			put(l, esc, 2);
+			ok = put(l, esc, 2);
 		} else if (*p < 0x20) {
 			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			put(l, esc, 6);
+			ok = put(l, esc, 6);
 		} else {
-			put(l, (const char *)p, 1);
+			ok = put(l, (const char *)p, 1);
 		}
 	}
-	put(l, "\"", 1);
+	put_close(l, "\"");
 }
 
 static int logfmt_needs_quotes(const char *s)
@@ -126,6 +147,9 @@ static void put_logfmt_value(struct line *l, const char *s)
 
 static void put_field(struct line *l, int json, const char *key, const char *value)
 {
+	/* A field starts only when its key and separators fit whole. */
+	if (l->len + strlen(key) + 8 > sizeof(l->buf) - LINE_TAIL)
+		return;
 	if (json) {
 		put(l, ",", 1);
 		put_json_string(l, key);
@@ -179,7 +203,7 @@ void crid_log_fields(enum crid_log_level level, const char *msg, ...)
 	}
 	va_end(ap);
 	if (json)
-		put(&l, "}", 1);
+		put_close(&l, "}");
 	l.buf[l.len++] = '\n';
 	/* One write per line keeps lines from threads whole. */
 	if (write(STDERR_FILENO, l.buf, l.len) < 0)

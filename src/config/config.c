@@ -48,6 +48,12 @@ static const struct crid_setting settings[] = {
 	{ "shutdown_grace_s", "--shutdown-grace", "SECONDS", "30",
 	  "how long SIGTERM waits for in-flight requests", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, shutdown_grace_s), 0, 3600 },
+	{ "max_concurrent_downloads", "--max-concurrent-downloads", "N", "4",
+	  "layers of one image downloaded at once", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, max_concurrent_downloads), 1, 64 },
+	{ "pull_progress_timeout_s", "--pull-progress-timeout", "SECONDS", "60",
+	  "abort a registry transfer that makes no progress this long", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, pull_progress_timeout_s), 1, 3600 },
 };
 
 static const struct crid_default_runtime default_runtimes[] = {
@@ -471,6 +477,7 @@ void crid_config_free(struct crid_config *cfg)
 		free(cfg->runtimes[i].path);
 	}
 	free(cfg->runtimes);
+	crid_config_registries_free(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -489,7 +496,7 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 	_cleanup_(json_decrefp) json_t *o = NULL; /* json_decrefp: jansson's */
 	json_t *runtimes;
 
-	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I}",
+	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}",
 		      "config_file", cfg->config_file, "config_dir", cfg->config_dir, "socket",
 		      cfg->socket_path, "run_root", cfg->run_root, "state_root", cfg->state_root,
 		      "log_level", crid_log_level_name(cfg->log_level), "log_format",
@@ -498,7 +505,9 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		      cfg->default_runtime, "grpc_max_recv_bytes", (json_int_t)cfg->grpc_max_recv_bytes,
 		      "grpc_max_send_bytes", (json_int_t)cfg->grpc_max_send_bytes, "worker_threads",
 		      (json_int_t)cfg->worker_threads, "shutdown_grace_s",
-		      (json_int_t)cfg->shutdown_grace_s);
+		      (json_int_t)cfg->shutdown_grace_s, "max_concurrent_downloads",
+		      (json_int_t)cfg->max_concurrent_downloads, "pull_progress_timeout_s",
+		      (json_int_t)cfg->pull_progress_timeout_s);
 	if (!o)
 		return NULL;
 	runtimes = json_object();
@@ -508,6 +517,8 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		if (json_object_set_new(runtimes, cfg->runtimes[i].name,
 					json_pack("{s:s}", "path", cfg->runtimes[i].path)) < 0)
 			return NULL;
+	if (crid_config_registries_to_json(cfg, o) < 0)
+		return NULL;
 	return take_ptr(&o);
 }
 

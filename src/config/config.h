@@ -5,6 +5,7 @@
 #ifndef CRID_CONFIG_H
 #define CRID_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -30,6 +31,22 @@ struct crid_runtime_handler {
 	char *path; /* absolute, or a bare name looked up in PATH when used */
 };
 
+/* A mirror of a registry, tried before the registry itself. */
+struct crid_registry_mirror {
+	char *url;     /* "https://mirror.local:5443" (scheme, host, optional path) */
+	char *ca_file; /* NULL when none */
+};
+
+/* How crid reaches one registry. */
+struct crid_registry_config {
+	char *host;    /* as in image names: "docker.io", "localhost:5000" */
+	bool insecure; /* plain HTTP to the registry itself */
+	char *ca_file; /* NULL when none */
+	struct crid_registry_mirror *mirrors; /* in the order they are tried */
+	size_t n_mirrors;
+	bool mirrors_only; /* never contact the registry itself; n_mirrors > 0 */
+};
+
 struct crid_config {
 	char *config_file; /* main file read, NULL when none existed */
 	char *config_dir;  /* drop-in directory */
@@ -51,6 +68,13 @@ struct crid_config {
 	size_t grpc_max_send_bytes; /* largest response message sent */
 	unsigned worker_threads;    /* most handler threads at once */
 	unsigned shutdown_grace_s;  /* how long SIGTERM waits for in-flight calls */
+
+	unsigned max_concurrent_downloads; /* layers of one image downloaded at once */
+	unsigned pull_progress_timeout_s;  /* a transfer stalled this long is aborted */
+	char **pinned_images; /* references as written, no duplicates */
+	size_t n_pinned_images;
+	struct crid_registry_config *registries; /* hosts unique, ignoring case */
+	size_t n_registries;
 };
 
 enum crid_config_outcome {
@@ -70,6 +94,11 @@ void crid_config_free(struct crid_config *cfg);
  * NULL when there is no such handler. */
 const struct crid_runtime_handler *crid_config_find_runtime(const struct crid_config *cfg,
 							     const char *name);
+
+/* The settings of the registry host names ("docker.io", "localhost:5000";
+ * compared ignoring case, as host names are). NULL when there are none. */
+const struct crid_registry_config *crid_config_find_registry(const struct crid_config *cfg,
+							      const char *host);
 
 /* The effective configuration as a JSON object (Status verbose info).
  * New reference, NULL on out of memory. */

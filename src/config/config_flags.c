@@ -1,5 +1,6 @@
 /* The command line: every setting of the table as --flag VALUE or
- * --flag=VALUE, plus --runtime, --config, --config-dir, --help, --version.
+ * --flag=VALUE, plus --runtime, the image and registry list flags, --config,
+ * --config-dir, --help, --version.
  * Hand-rolled rather than getopt_long so it keeps no state between calls. */
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,16 @@ static const struct special_flag specials[] = {
 	  "(default " CRID_DEFAULT_CONFIG_DIR ")" },
 	{ "--runtime", CRID_ARG_RUNTIME, "NAME=PATH",
 	  "add a runtime handler or replace its path; repeatable" },
+	{ "--pinned-image", CRID_ARG_PINNED_IMAGE, "REF",
+	  "report this image pinned, so kubelet image GC keeps it; repeatable" },
+	{ "--registry-mirror", CRID_ARG_REGISTRY_MIRROR, "HOST=URL",
+	  "try this mirror of registry HOST, after those already listed; repeatable" },
+	{ "--insecure-registry", CRID_ARG_INSECURE_REGISTRY, "HOST",
+	  "speak plain HTTP to registry HOST; repeatable" },
+	{ "--registry-ca", CRID_ARG_REGISTRY_CA, "HOST=FILE",
+	  "trust the CA certificates (PEM) in FILE for registry HOST; repeatable" },
+	{ "--registry-mirrors-only", CRID_ARG_REGISTRY_MIRRORS_ONLY, "HOST",
+	  "never contact registry HOST itself, only its mirrors; repeatable" },
 	{ "--help", CRID_ARG_HELP, NULL, "print this help and exit" },
 	{ "--version", CRID_ARG_VERSION, NULL, "print the version and exit" },
 };
@@ -140,6 +151,77 @@ static int apply_runtime_flag(struct crid_config *cfg, const char *value, struct
 	return 0;
 }
 
+/* Splits flag's "HOST=VALUE": *host is allocated, *rest points into value. */
+static int split_host(const char *flag, const char *value, const char *what, char **host,
+		      const char **rest, struct crid_err *err)
+{
+	const char *eq = strchr(value, '=');
+
+	if (!eq)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s: \"%s\" is not HOST=%s", flag,
+				    value, what);
+	*host = strndup(value, (size_t)(eq - value));
+	if (!*host)
+		return crid_err_nomem(err, "registry host");
+	*rest = eq + 1;
+	return 0;
+}
+
+/* The registry flags: each names a host, whose entry is created when there
+ * is none yet. */
+static int apply_registry_flag(struct crid_config *cfg, const struct crid_arg *a,
+			       struct crid_err *err)
+{
+	struct crid_registry_config *reg;
+	_cleanup_free_ char *host = NULL;
+	const char *rest = NULL;
+	int r;
+
+	if (a->kind == CRID_ARG_REGISTRY_MIRROR || a->kind == CRID_ARG_REGISTRY_CA) {
+		r = split_host(a->flag, a->value, a->kind == CRID_ARG_REGISTRY_CA ? "FILE" : "URL",
+			       &host, &rest, err);
+		if (r < 0)
+			return r;
+	}
+	r = crid_config_registry_get(cfg, host ? host : a->value, &reg, err);
+	if (r >= 0) {
+		switch (a->kind) {
+		case CRID_ARG_REGISTRY_MIRROR:
+			r = crid_config_mirror_add(&reg->mirrors, &reg->n_mirrors, rest, NULL, err);
+			break;
+		case CRID_ARG_REGISTRY_CA:
+			r = crid_config_registry_set_ca(reg, rest, err);
+			break;
+		case CRID_ARG_INSECURE_REGISTRY:
+			reg->insecure = true;
+			break;
+		default:
+			reg->mirrors_only = true;
+			break;
+		}
+	}
+	if (r < 0)
+		return crid_err_wrap(err, "%s: ", a->flag);
+	return 0;
+}
+
+/* Files cannot leave a registry with mirrors_only and no mirror (the YAML
+ * reader checks each entry), and flags only add mirrors: so a registry in
+ * that state got mirrors_only from its flag. */
+static int check_mirrors_only(const struct crid_config *cfg, struct crid_err *err)
+{
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		const struct crid_registry_config *reg = &cfg->registries[i];
+
+		if (reg->mirrors_only && reg->n_mirrors == 0)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "--registry-mirrors-only: %s: mirrors_only needs at least "
+					    "one mirror (add one with --registry-mirror %s=URL)",
+					    reg->host, reg->host);
+	}
+	return 0;
+}
+
 int crid_config_apply_args(struct crid_config *cfg, const struct crid_args *args,
 			   struct crid_err *err)
 {
@@ -159,11 +241,24 @@ int crid_config_apply_args(struct crid_config *cfg, const struct crid_args *args
 			if (r < 0)
 				return r;
 			break;
+		case CRID_ARG_PINNED_IMAGE:
+			r = crid_config_pin_image(cfg, a->value, err);
+			if (r < 0)
+				return crid_err_wrap(err, "%s: ", a->flag);
+			break;
+		case CRID_ARG_REGISTRY_MIRROR:
+		case CRID_ARG_INSECURE_REGISTRY:
+		case CRID_ARG_REGISTRY_CA:
+		case CRID_ARG_REGISTRY_MIRRORS_ONLY:
+			r = apply_registry_flag(cfg, a, err);
+			if (r < 0)
+				return r;
+			break;
 		default:
 			break; /* --config and --config-dir were used to find the files */
 		}
 	}
-	return 0;
+	return check_mirrors_only(cfg, err);
 }
 
 static void print_flag(FILE *out, const char *flag, const char *metavar, const char *help,
@@ -172,7 +267,7 @@ static void print_flag(FILE *out, const char *flag, const char *metavar, const c
 	char left[64];
 
 	snprintf(left, sizeof(left), "%s%s%s", flag, metavar ? " " : "", metavar ? metavar : "");
-	fprintf(out, "  %-30s %s", left, help);
+	fprintf(out, "  %-32s %s", left, help);
 	if (def)
 		fprintf(out, " (default %s)", def);
 	fputc('\n', out);

@@ -55,6 +55,32 @@ int crid_config_check_runtime_path(const char *path, struct crid_err *err);
 int crid_config_runtime_set(struct crid_config *cfg, const char *name, const char *path,
 			    struct crid_err *err);
 
+/* Pinned images and registries (config_registry.c). The checks, like
+ * crid_config_setting_apply, put only the reason in err->msg. */
+int crid_config_check_image_ref(const char *ref, struct crid_err *err);
+/* host[:port] as in image names: "docker.io", "localhost:5000", "[::1]:5000". */
+int crid_config_check_registry_host(const char *host, struct crid_err *err);
+/* http:// or https://, a host, an optional port and path; nothing else. */
+int crid_config_check_mirror_url(const char *url, struct crid_err *err);
+int crid_config_check_ca_file(const char *path, struct crid_err *err);
+/* Checks ref and appends it, unless it is pinned already. */
+int crid_config_pin_image(struct crid_config *cfg, const char *ref, struct crid_err *err);
+/* Checks host and points *out at its entry, appending an empty one when there
+ * is none. *out is valid until the next entry is appended. */
+int crid_config_registry_get(struct crid_config *cfg, const char *host,
+			     struct crid_registry_config **out, struct crid_err *err);
+int crid_config_registry_set_ca(struct crid_registry_config *reg, const char *path,
+				struct crid_err *err);
+/* Checks url and ca_file (NULL: none) and appends the mirror to the list,
+ * unless a mirror of that url is in it already. */
+int crid_config_mirror_add(struct crid_registry_mirror **mirrors, size_t *n, const char *url,
+			   const char *ca_file, struct crid_err *err);
+void crid_config_mirrors_free(struct crid_registry_mirror *mirrors, size_t n);
+/* Frees pinned_images and registries. */
+void crid_config_registries_free(struct crid_config *cfg);
+/* Adds "pinned_images" and "registries" to the JSON object o. */
+int crid_config_registries_to_json(const struct crid_config *cfg, json_t *o);
+
 /* Applies one YAML file to cfg; errors read "path:line: reason". */
 int crid_config_read_yaml(struct crid_config *cfg, const char *path, FILE *f,
 			  struct crid_err *err);
@@ -63,6 +89,11 @@ int crid_config_read_yaml(struct crid_config *cfg, const char *path, FILE *f,
 enum crid_arg_kind {
 	CRID_ARG_SETTING,
 	CRID_ARG_RUNTIME,
+	CRID_ARG_PINNED_IMAGE,
+	CRID_ARG_REGISTRY_MIRROR,
+	CRID_ARG_INSECURE_REGISTRY,
+	CRID_ARG_REGISTRY_CA,
+	CRID_ARG_REGISTRY_MIRRORS_ONLY,
 	CRID_ARG_CONFIG,
 	CRID_ARG_CONFIG_DIR,
 	CRID_ARG_HELP,

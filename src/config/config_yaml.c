@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -192,6 +194,355 @@ static int apply_runtimes(struct yctx *c, const yaml_node_t *map)
 	return 0;
 }
 
+static int ywrap(struct yctx *c, const yaml_node_t *at, const char *where)
+{
+	return crid_err_wrap(c->err, "%s:%zu: %s: ", c->path, line_of(at), where);
+}
+
+/* Sets *out to a message's name for a setting ("registries[docker.io].ca_file"). */
+static int name_of(struct yctx *c, char **out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int name_of(struct yctx *c, char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	free(*out);
+	va_start(ap, fmt);
+	n = vasprintf(out, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		*out = NULL;
+		return crid_err_nomem(c->err, "config key name");
+	}
+	return 0;
+}
+
+/* The value of key in map (whose keys check_keys accepted), and its key
+ * node; NULL when map lacks the key. */
+static const yaml_node_t *lookup(struct yctx *c, const yaml_node_t *map, const char *key,
+				 const yaml_node_t **keynode)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+
+		if (strcmp(scalar(k), key) == 0) {
+			if (keynode)
+				*keynode = k;
+			return yaml_document_get_node(c->doc, p->value);
+		}
+	}
+	return NULL;
+}
+
+static int check_known_keys(struct yctx *c, const yaml_node_t *map, const char *const *keys,
+			    size_t n, const char *where)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		size_t i = 0;
+
+		while (i < n && strcmp(scalar(k), keys[i]) != 0)
+			i++;
+		if (i == n)
+			return yerr(c, k, "%s: unknown key \"%s\"", where, scalar(k));
+	}
+	return 0;
+}
+
+/* YAML 1.2's booleans; not 1.1's yes/no/on/off, which surprise people. */
+static int bool_value(struct yctx *c, const yaml_node_t *keynode, const yaml_node_t *v,
+		      const char *where, bool *out)
+{
+	static const char *const trues[] = { "true", "True", "TRUE" };
+	static const char *const falses[] = { "false", "False", "FALSE" };
+	const char *value;
+	int r;
+
+	r = scalar_value(c, keynode, v, where, &value);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(trues); i++) {
+		if (strcmp(value, trues[i]) == 0 || strcmp(value, falses[i]) == 0) {
+			*out = strcmp(value, trues[i]) == 0;
+			return 0;
+		}
+	}
+	return yerr(c, v, "%s: \"%s\" is not true or false", where, value);
+}
+
+/* Each file's pinned_images add to the list the files before it built. */
+static int apply_pinned_images(struct yctx *c, const yaml_node_t *list)
+{
+	int r;
+
+	if (is_null(list))
+		return 0;
+	if (list->type != YAML_SEQUENCE_NODE)
+		return yerr(c, list, "pinned_images: expected a list of image references, found %s",
+			    kind_of(list));
+	for (yaml_node_item_t *i = list->data.sequence.items.start; i < list->data.sequence.items.top;
+	     i++) {
+		const yaml_node_t *item = yaml_document_get_node(c->doc, *i);
+		const char *ref;
+
+		r = scalar_value(c, item, item, "pinned_images", &ref);
+		if (r < 0)
+			return r;
+		/* Items before this one are scalars: they were checked. */
+		for (yaml_node_item_t *j = list->data.sequence.items.start; j < i; j++) {
+			const yaml_node_t *prev = yaml_document_get_node(c->doc, *j);
+
+			if (strcmp(scalar(prev), ref) == 0)
+				return yerr(c, item,
+					    "pinned_images: duplicate image \"%s\" (first at line %zu)", ref,
+					    line_of(prev));
+		}
+		r = crid_config_pin_image(c->cfg, ref, c->err);
+		if (r < 0)
+			return ywrap(c, item, "pinned_images");
+	}
+	return 0;
+}
+
+static const char *const mirror_keys[] = { "url", "ca_file" };
+
+/* One entry of a mirrors list, appended to *mirrors. */
+static int read_mirror(struct yctx *c, const char *where, const yaml_node_t *m,
+		       struct crid_registry_mirror **mirrors, size_t *n)
+{
+	const yaml_node_t *urlkey = NULL, *urlnode, *cakey = NULL, *canode;
+	_cleanup_free_ char *field = NULL;
+	const char *url, *ca_file = NULL;
+	int r;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return yerr(c, m, "%s: expected a mapping with a url, found %s", where, kind_of(m));
+	r = check_keys(c, m, where);
+	if (r < 0)
+		return r;
+	r = check_known_keys(c, m, mirror_keys, CRID_ARRAY_SIZE(mirror_keys), where);
+	if (r < 0)
+		return r;
+	urlnode = lookup(c, m, "url", &urlkey);
+	if (!urlnode)
+		return yerr(c, m, "%s: url is required", where);
+	r = name_of(c, &field, "%s.url", where);
+	if (r < 0)
+		return r;
+	r = scalar_value(c, urlkey, urlnode, field, &url);
+	if (r < 0)
+		return r;
+	r = crid_config_check_mirror_url(url, c->err);
+	if (r < 0)
+		return ywrap(c, urlnode, field);
+	canode = lookup(c, m, "ca_file", &cakey);
+	if (canode) {
+		r = name_of(c, &field, "%s.ca_file", where);
+		if (r < 0)
+			return r;
+		r = scalar_value(c, cakey, canode, field, &ca_file);
+		if (r < 0)
+			return r;
+		r = crid_config_check_ca_file(ca_file, c->err);
+		if (r < 0)
+			return ywrap(c, canode, field);
+	}
+	r = crid_config_mirror_add(mirrors, n, url, ca_file, c->err);
+	if (r < 0)
+		return ywrap(c, m, where);
+	return 0;
+}
+
+/* A registry's mirrors, read whole: a file gives the list, it does not add to
+ * an earlier file's. Null or [] is no mirror. */
+static int read_mirrors(struct yctx *c, const char *label, const yaml_node_t *list,
+			struct crid_registry_mirror **mirrors, size_t *n)
+{
+	_cleanup_free_ char *where = NULL;
+	_cleanup_free_ char *item_where = NULL;
+	size_t idx = 0;
+	int r;
+
+	if (is_null(list))
+		return 0;
+	r = name_of(c, &where, "%s.mirrors", label);
+	if (r < 0)
+		return r;
+	if (list->type != YAML_SEQUENCE_NODE)
+		return yerr(c, list, "%s: expected a list of mirrors, found %s", where, kind_of(list));
+	for (yaml_node_item_t *i = list->data.sequence.items.start; i < list->data.sequence.items.top;
+	     i++, idx++) {
+		const yaml_node_t *m = yaml_document_get_node(c->doc, *i);
+		const yaml_node_t *url;
+
+		r = name_of(c, &item_where, "%s[%zu]", where, idx);
+		if (r < 0)
+			return r;
+		r = read_mirror(c, item_where, m, mirrors, n);
+		if (r < 0)
+			return r;
+		url = lookup(c, m, "url", NULL);
+		for (yaml_node_item_t *j = list->data.sequence.items.start; j < i; j++) {
+			const yaml_node_t *prev =
+				lookup(c, yaml_document_get_node(c->doc, *j), "url", NULL);
+
+			if (strcmp(scalar(prev), scalar(url)) == 0)
+				return yerr(c, url, "%s: duplicate mirror \"%s\" (first at line %zu)",
+					    where, scalar(url), line_of(prev));
+		}
+	}
+	return 0;
+}
+
+static int set_mirrors(struct yctx *c, const char *label, const yaml_node_t *v,
+		       struct crid_registry_config *reg)
+{
+	struct crid_registry_mirror *mirrors = NULL;
+	size_t n = 0;
+	int r;
+
+	r = read_mirrors(c, label, v, &mirrors, &n);
+	if (r < 0) {
+		crid_config_mirrors_free(mirrors, n);
+		return r;
+	}
+	crid_config_mirrors_free(reg->mirrors, reg->n_mirrors);
+	reg->mirrors = mirrors;
+	reg->n_mirrors = n;
+	return 0;
+}
+
+static const char *const registry_keys[] = { "host", "insecure", "ca_file", "mirrors",
+					     "mirrors_only" };
+
+/* The fields of a registries entry other than host. */
+static int apply_registry_fields(struct yctx *c, const char *label, const yaml_node_t *e,
+				 struct crid_registry_config *reg)
+{
+	const yaml_node_t *blame = e;
+	_cleanup_free_ char *where = NULL;
+	const char *value;
+	int r;
+
+	for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		const char *key = scalar(k);
+
+		if (strcmp(key, "host") == 0)
+			continue;
+		r = name_of(c, &where, "%s.%s", label, key);
+		if (r < 0)
+			return r;
+		if (strcmp(key, "insecure") == 0) {
+			r = bool_value(c, k, v, where, &reg->insecure);
+		} else if (strcmp(key, "mirrors_only") == 0) {
+			r = bool_value(c, k, v, where, &reg->mirrors_only);
+			blame = k;
+		} else if (strcmp(key, "ca_file") == 0) {
+			r = scalar_value(c, k, v, where, &value);
+			if (r >= 0 && crid_config_registry_set_ca(reg, value, c->err) < 0)
+				r = ywrap(c, v, where);
+		} else {
+			r = set_mirrors(c, label, v, reg);
+			if (blame == e)
+				blame = k;
+		}
+		if (r < 0)
+			return r;
+	}
+	/* Blames mirrors_only when this entry set it, else the mirrors it
+	 * emptied: an earlier file's entry was checked. */
+	if (reg->mirrors_only && reg->n_mirrors == 0)
+		return yerr(c, blame, "%s: mirrors_only needs at least one mirror", label);
+	return 0;
+}
+
+/* One entry of registries. An entry for a host an earlier file listed
+ * changes only the fields it gives, so a drop-in can change one. */
+static int apply_registry(struct yctx *c, const yaml_node_t *list, const yaml_node_item_t *item)
+{
+	const yaml_node_t *e = yaml_document_get_node(c->doc, *item);
+	const yaml_node_t *hostkey = NULL, *hostnode;
+	_cleanup_free_ char *label = NULL;
+	struct crid_registry_config *reg;
+	const char *host = NULL;
+	int r;
+
+	if (e->type != YAML_MAPPING_NODE)
+		return yerr(c, e, "registries: expected a mapping with a host, found %s", kind_of(e));
+	r = check_keys(c, e, "registries");
+	if (r < 0)
+		return r;
+	hostnode = lookup(c, e, "host", &hostkey);
+	if (hostnode) {
+		r = scalar_value(c, hostkey, hostnode, "registries.host", &host);
+		if (r < 0)
+			return r;
+		r = crid_config_check_registry_host(host, c->err);
+		if (r < 0)
+			return ywrap(c, hostnode, "registries.host");
+		/* Entries before this one are mappings with a valid host. */
+		for (const yaml_node_item_t *j = list->data.sequence.items.start; j < item; j++) {
+			const yaml_node_t *prev =
+				lookup(c, yaml_document_get_node(c->doc, *j), "host", NULL);
+
+			if (strcasecmp(scalar(prev), host) == 0)
+				return yerr(c, hostnode,
+					    "registries: duplicate host \"%s\" (first at line %zu)", host,
+					    line_of(prev));
+		}
+		r = name_of(c, &label, "registries[%s]", host);
+	} else {
+		r = name_of(c, &label, "registries");
+	}
+	if (r < 0)
+		return r;
+	/* Before "host is required": a misspelt "hots" is the likelier cause. */
+	r = check_known_keys(c, e, registry_keys, CRID_ARRAY_SIZE(registry_keys), label);
+	if (r < 0)
+		return r;
+	if (!hostnode)
+		return yerr(c, e, "registries: host is required");
+	r = crid_config_registry_get(c->cfg, host, &reg, c->err);
+	if (r < 0)
+		return ywrap(c, hostnode, "registries.host");
+	return apply_registry_fields(c, label, e, reg);
+}
+
+static int apply_registries(struct yctx *c, const yaml_node_t *list)
+{
+	int r;
+
+	/* "registries:" with every entry commented out adds nothing. */
+	if (is_null(list))
+		return 0;
+	if (list->type != YAML_SEQUENCE_NODE)
+		return yerr(c, list, "registries: expected a list of registries, found %s",
+			    kind_of(list));
+	for (yaml_node_item_t *i = list->data.sequence.items.start; i < list->data.sequence.items.top;
+	     i++) {
+		r = apply_registry(c, list, i);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The top-level keys whose values are not single values. */
+static const struct {
+	const char *key;
+	int (*apply)(struct yctx *c, const yaml_node_t *v);
+} structured[] = {
+	{ "runtimes", apply_runtimes },
+	{ "pinned_images", apply_pinned_images },
+	{ "registries", apply_registries },
+};
+
 static int apply_root(struct yctx *c, const yaml_node_t *root)
 {
 	int r;
@@ -210,9 +561,12 @@ static int apply_root(struct yctx *c, const yaml_node_t *root)
 		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
 		const struct crid_setting *s;
 		const char *value;
+		size_t i = 0;
 
-		if (strcmp(scalar(k), "runtimes") == 0) {
-			r = apply_runtimes(c, v);
+		while (i < CRID_ARRAY_SIZE(structured) && strcmp(scalar(k), structured[i].key) != 0)
+			i++;
+		if (i < CRID_ARRAY_SIZE(structured)) {
+			r = structured[i].apply(c, v);
 			if (r < 0)
 				return r;
 			continue;

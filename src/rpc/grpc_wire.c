@@ -141,5 +141,9 @@ int crid_grpc_content_type_ok(const char *value, size_t len)
 
 	if (len < blen || strncasecmp(value, base, blen) != 0)
 		return 0;
-	return len == blen || value[blen] == '+' || value[blen] == ';';
+	if (len == blen || value[blen] == ';')
+		return 1;
+	/* crid speaks protobuf only: "+proto", nothing else after a '+'. */
+	return len >= blen + 6 && strncasecmp(value + blen, "+proto", 6) == 0 &&
+	       (len == blen + 6 || value[blen + 6] == ';');
 }

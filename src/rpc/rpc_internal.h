@@ -36,6 +36,7 @@ struct crid_conn {
 	size_t wlen, woff;
 	struct crid_call *calls; /* open streams */
 	struct crid_conn *prev, *next;
+	bool closed; /* waits in the server's list of connections to free */
 };
 
 struct crid_call {

@@ -40,6 +40,9 @@ struct crid_server {
 
 	struct crid_conn *conns;
 	unsigned n_conns;
+	/* Closed during this loop iteration: freed at its end, since events
+	 * of the same batch may still name them. Linked through next. */
+	struct crid_conn *closed;
 
 	pthread_mutex_t queue_lock;
 	struct crid_call *queue_head, *queue_tail;
@@ -148,8 +151,12 @@ void crid_server_notify(struct crid_server *s, struct crid_call *call)
 	}
 }
 
+/* Takes a connection out of service: no more events, its calls aborted.
+ * The memory goes in free_closed(), once no event can name it. */
 static void conn_close(struct crid_server *s, struct crid_conn *conn)
 {
+	if (conn->closed)
+		return;
 	if (conn->prev)
 		conn->prev->next = conn->next;
 	else
@@ -158,7 +165,20 @@ static void conn_close(struct crid_server *s, struct crid_conn *conn)
 		conn->next->prev = conn->prev;
 	s->n_conns--;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
-	crid_conn_free(conn);
+	conn->closed = true;
+	conn->prev = NULL;
+	conn->next = s->closed;
+	s->closed = conn;
+}
+
+static void free_closed(struct crid_server *s)
+{
+	while (s->closed) {
+		struct crid_conn *conn = s->closed;
+
+		s->closed = conn->next;
+		crid_conn_free(conn);
+	}
 }
 
 static void drain_queue(struct crid_server *s)
@@ -182,20 +202,23 @@ static void drain_queue(struct crid_server *s)
 		head = call->queue_next;
 		call->queued = false;
 		pthread_mutex_unlock(&s->queue_lock);
-		if (conn) {
+		if (conn && !conn->closed) {
 			crid_conn_push_call(conn, call);
-			if (crid_conn_flush(conn) < 0 && call->conn == conn)
+			if (crid_conn_flush(conn) < 0)
 				conn_close(s, conn);
 		}
 		crid_call_unref(call);
 	}
 }
 
-/* Opens a connection, or sheds one when out of descriptors so the listener
+/* Opens connections, or sheds one when out of descriptors so the listener
  * does not spin on a pending connection it cannot take. */
 static void accept_all(struct crid_server *s)
 {
-	for (;;) {
+	/* A bounded batch per wake-up: the loop turns to other events, and the
+	 * connections closed meanwhile are freed, even while clients keep
+	 * connecting faster than this takes them. */
+	for (int batch = 0; batch < 32; batch++) {
 		int fd = accept4(s->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct crid_conn *conn;
 
@@ -345,23 +368,21 @@ int crid_server_run(struct crid_server *s, struct crid_err *err)
 				struct crid_conn *conn = (struct crid_conn *)tag;
 				int r = 0;
 
+				if (conn->closed)
+					break;
 				if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					r = crid_conn_on_readable(conn);
 				if (r >= 0 && (events[i].events & EPOLLOUT))
 					r = crid_conn_on_writable(conn);
-				if (r < 0) {
-					/* Later events of this batch must not see it. */
-					for (int j = i + 1; j < n; j++)
-						if (events[j].data.ptr == conn)
-							events[j].data.ptr = &s->notify_tag;
+				if (r < 0)
 					conn_close(s, conn);
-				}
 				break;
 			}
 			default:
 				break;
 			}
 		}
+		free_closed(s);
 	}
 	log_info("all calls finished");
 	return 0;
@@ -388,6 +409,7 @@ void crid_server_free(struct crid_server *s)
 		return;
 	while (s->conns)
 		conn_close(s, s->conns);
+	free_closed(s);
 	/* Handlers still running end here; their calls have no connection. */
 	crid_workers_free(s->workers);
 	if (s->notify_fd >= 0)

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,10 @@ static void assert_zeroed(const struct crid_config *cfg)
 	ck_assert_ptr_null(cfg->config_dir);
 	ck_assert_ptr_null(cfg->runtimes);
 	ck_assert_uint_eq(cfg->n_runtimes, 0);
+	ck_assert_ptr_null(cfg->pinned_images);
+	ck_assert_uint_eq(cfg->n_pinned_images, 0);
+	ck_assert_ptr_null(cfg->registries);
+	ck_assert_uint_eq(cfg->n_registries, 0);
 }
 
 static void assert_runtime(const struct crid_config *cfg, const char *name, const char *path)
@@ -134,6 +139,12 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_uint_eq(cfg->grpc_max_send_bytes, 16777216);
 	ck_assert_uint_eq(cfg->worker_threads, 32);
 	ck_assert_uint_eq(cfg->shutdown_grace_s, 30);
+	ck_assert_uint_eq(cfg->max_concurrent_downloads, 4);
+	ck_assert_uint_eq(cfg->pull_progress_timeout_s, 60);
+	ck_assert_uint_eq(cfg->n_pinned_images, 0);
+	ck_assert_ptr_null(cfg->pinned_images);
+	ck_assert_uint_eq(cfg->n_registries, 0);
+	ck_assert_ptr_null(cfg->registries);
 }
 
 START_TEST(test_defaults)
@@ -181,7 +192,9 @@ static const char full_file[] = "socket: /srv/crid/api.sock\n"
 				"grpc_max_recv_bytes: 1024\n"
 				"grpc_max_send_bytes: 1073741824\n"
 				"worker_threads: 1024\n"
-				"shutdown_grace_s: 0\n";
+				"shutdown_grace_s: 0\n"
+				"max_concurrent_downloads: 64\n"
+				"pull_progress_timeout_s: 1\n";
 
 START_TEST(test_main_file_values)
 {
@@ -205,6 +218,8 @@ START_TEST(test_main_file_values)
 	ck_assert_uint_eq(cfg.grpc_max_send_bytes, 1073741824);
 	ck_assert_uint_eq(cfg.worker_threads, 1024);
 	ck_assert_uint_eq(cfg.shutdown_grace_s, 0);
+	ck_assert_uint_eq(cfg.max_concurrent_downloads, 64);
+	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 1);
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -270,7 +285,7 @@ START_TEST(test_flags_override_files)
 			      "--cgroup-driver=cgroupfs", "--default-runtime=crun",
 			      "--grpc-max-recv-bytes", "2048", "--grpc-max-send-bytes=4096",
 			      "--worker-threads", "8", "--shutdown-grace=3600", "--worker-threads=9",
-			      NULL),
+			      "--max-concurrent-downloads", "1", "--pull-progress-timeout=3600", NULL),
 			 CRID_CONFIG_RUN);
 	ck_assert_str_eq(cfg.socket_path, "/flag/s.sock");
 	ck_assert_str_eq(cfg.run_root, "/flag/run");
@@ -283,6 +298,8 @@ START_TEST(test_flags_override_files)
 	ck_assert_uint_eq(cfg.grpc_max_send_bytes, 4096);
 	ck_assert_uint_eq(cfg.worker_threads, 9); /* the last of a repeated flag wins */
 	ck_assert_uint_eq(cfg.shutdown_grace_s, 3600);
+	ck_assert_uint_eq(cfg.max_concurrent_downloads, 1);
+	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 3600);
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -385,6 +402,220 @@ START_TEST(test_config_paths_of_the_wrong_type)
 }
 END_TEST
 
+/* pinned_images and registries with every field, in every YAML form taken. */
+static const char registries_file[] = "pinned_images:\n"
+				      "  - registry.k8s.io/pause:3.9\n"
+				      "  - \"docker.io/library/busybox@sha256:0123abcd\"\n"
+				      "registries:\n"
+				      "  - host: docker.io\n"
+				      "    insecure: false\n"
+				      "    ca_file: /etc/crid/certs/docker.io/ca.pem\n"
+				      "    mirrors:\n"
+				      "      - url: https://mirror.local:5443\n"
+				      "        ca_file: /etc/crid/certs/mirror-ca.pem\n"
+				      "      - url: http://10.0.0.5:5000/docker-hub/\n"
+				      "    mirrors_only: True\n"
+				      "  - host: localhost:5000\n"
+				      "    insecure: TRUE\n"
+				      "  - {host: \"[::1]:5000\", insecure: true, mirrors: []}\n"
+				      "  - host: quay.io\n"
+				      "    mirrors:\n"
+				      "      - {url: \"https://[fd00::1]:8443/quay\"}\n"
+				      "    mirrors_only: false\n";
+
+static const struct crid_registry_config *assert_registry(const struct crid_config *cfg, size_t i,
+							  const char *host, bool insecure,
+							  const char *ca_file, size_t n_mirrors,
+							  bool mirrors_only)
+{
+	const struct crid_registry_config *reg;
+
+	ck_assert_uint_lt(i, cfg->n_registries);
+	reg = &cfg->registries[i];
+	ck_assert_str_eq(reg->host, host);
+	ck_assert_msg(reg->insecure == insecure, "%s: insecure is %d", host, reg->insecure);
+	ck_assert_pstr_eq(reg->ca_file, ca_file);
+	ck_assert_uint_eq(reg->n_mirrors, n_mirrors);
+	ck_assert_msg(reg->mirrors_only == mirrors_only, "%s: mirrors_only is %d", host,
+		      reg->mirrors_only);
+	ck_assert_ptr_eq(crid_config_find_registry(cfg, host), reg);
+	return reg;
+}
+
+static void assert_mirror(const struct crid_registry_config *reg, size_t i, const char *url,
+			  const char *ca_file)
+{
+	ck_assert_uint_lt(i, reg->n_mirrors);
+	ck_assert_str_eq(reg->mirrors[i].url, url);
+	ck_assert_pstr_eq(reg->mirrors[i].ca_file, ca_file);
+}
+
+static void assert_pinned(const struct crid_config *cfg, size_t n, ...)
+{
+	va_list ap;
+
+	ck_assert_uint_eq(cfg->n_pinned_images, n);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(cfg->pinned_images[i], va_arg(ap, const char *));
+	va_end(ap);
+}
+
+START_TEST(test_registries_file_values)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	const struct crid_registry_config *reg;
+
+	write_main(registries_file);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_pinned(&cfg, 2, "registry.k8s.io/pause:3.9",
+		      "docker.io/library/busybox@sha256:0123abcd");
+	ck_assert_uint_eq(cfg.n_registries, 4);
+	reg = assert_registry(&cfg, 0, "docker.io", false, "/etc/crid/certs/docker.io/ca.pem", 2, true);
+	assert_mirror(reg, 0, "https://mirror.local:5443", "/etc/crid/certs/mirror-ca.pem");
+	assert_mirror(reg, 1, "http://10.0.0.5:5000/docker-hub/", NULL);
+	assert_registry(&cfg, 1, "localhost:5000", true, NULL, 0, false);
+	ck_assert_ptr_null(assert_registry(&cfg, 2, "[::1]:5000", true, NULL, 0, false)->mirrors);
+	reg = assert_registry(&cfg, 3, "quay.io", false, NULL, 1, false);
+	assert_mirror(reg, 0, "https://[fd00::1]:8443/quay", NULL);
+	/* The rest keeps its defaults. */
+	ck_assert_uint_eq(cfg.max_concurrent_downloads, 4);
+	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 60);
+	crid_config_free(&cfg);
+	assert_zeroed(&cfg);
+}
+END_TEST
+
+START_TEST(test_registries_dropin_override)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	const struct crid_registry_config *reg;
+
+	write_main(registries_file);
+	/* Host names match ignoring case; the entry keeps its first spelling. */
+	write_dropin("10-a.yaml", "registries:\n"
+				  "  - host: Docker.IO\n"
+				  "    insecure: true\n"
+				  "  - host: ghcr.io\n"
+				  "    ca_file: /etc/crid/ghcr.pem\n");
+	/* A mirrors list given replaces the earlier one whole; [] empties it. */
+	write_dropin("20-b.yaml", "registries:\n"
+				  "  - host: docker.io\n"
+				  "    mirrors:\n"
+				  "      - url: https://new-mirror.local\n"
+				  "  - host: quay.io\n"
+				  "    mirrors: []\n"
+				  "  - host: localhost:5000\n"
+				  "    insecure: false\n"
+				  "    ca_file: /etc/crid/local.pem\n"
+				  "pinned_images:\n"
+				  "  - alpine:3.19\n"
+				  "  - registry.k8s.io/pause:3.9\n"); /* pinned already: not twice */
+	/* Empty lists and nulls change nothing. */
+	write_dropin("30-c.yaml", "registries: []\npinned_images:\n");
+	write_dropin("40-d.yaml", "registries:\npinned_images: []\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_registries, 5);
+	reg = assert_registry(&cfg, 0, "docker.io", true, "/etc/crid/certs/docker.io/ca.pem", 1, true);
+	assert_mirror(reg, 0, "https://new-mirror.local", NULL);
+	assert_registry(&cfg, 1, "localhost:5000", false, "/etc/crid/local.pem", 0, false);
+	assert_registry(&cfg, 2, "[::1]:5000", true, NULL, 0, false);
+	assert_registry(&cfg, 3, "quay.io", false, NULL, 0, false);
+	assert_registry(&cfg, 4, "ghcr.io", false, "/etc/crid/ghcr.pem", 0, false);
+	assert_pinned(&cfg, 3, "registry.k8s.io/pause:3.9", "docker.io/library/busybox@sha256:0123abcd",
+		      "alpine:3.19");
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_dropin_cannot_strand_mirrors_only)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	char path[PATH_MAX], expect[CRID_ERR_MSG_MAX];
+
+	write_main("registries:\n"
+		   "  - host: docker.io\n"
+		   "    mirrors_only: true\n"
+		   "    mirrors:\n"
+		   "      - url: https://m.local\n");
+	/* Emptying the mirrors of a mirrors_only registry blames the mirrors. */
+	write_dropin("10-x.yaml", "# clear them\nregistries:\n  - host: docker.io\n    mirrors:\n");
+	dropin_path(path, sizeof(path), "10-x.yaml");
+	FMT(expect, "%s:4: registries[docker.io]: mirrors_only needs at least one mirror", path);
+	ck_assert_int_lt(load(&cfg, &err, NULL), 0);
+	ck_assert_str_eq(err.msg, expect);
+	ck_assert_int_eq(err.status, CRID_INVALID_ARGUMENT);
+	assert_zeroed(&cfg);
+
+	/* Turning mirrors_only off in the same entry makes it valid. */
+	write_dropin("10-x.yaml", "registries:\n"
+				  "  - host: docker.io\n"
+				  "    mirrors: []\n"
+				  "    mirrors_only: false\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	assert_registry(&cfg, 0, "docker.io", false, NULL, 0, false);
+	crid_config_free(&cfg);
+
+	/* So does a flag that adds a mirror back. */
+	write_dropin("10-x.yaml", "registries:\n  - host: docker.io\n    mirrors_only: false\n"
+				  "    mirrors: []\n");
+	write_dropin("20-y.yaml", "registries:\n  - host: docker.io\n    mirrors_only: true\n"
+				  "    mirrors: [{url: 'https://y.local'}]\n");
+	ck_assert_int_eq(load(&cfg, &err, "--registry-mirror", "docker.io=https://z.local", NULL),
+			 CRID_CONFIG_RUN);
+	assert_mirror(assert_registry(&cfg, 0, "docker.io", false, NULL, 2, true), 1, "https://z.local",
+		      NULL);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_registry_flags)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	const struct crid_registry_config *reg;
+
+	write_main(registries_file);
+	ck_assert_int_eq(
+		load(&cfg, &err, "--registry-mirror", "docker.io=https://flag-mirror.local/v2",
+		     /* a mirror listed already is not added twice */
+		     "--registry-mirror=DOCKER.IO=https://mirror.local:5443",
+		     /* mirrors_only before the mirror that makes it valid */
+		     "--registry-mirrors-only", "gcr.io", "--registry-mirror",
+		     "gcr.io=http://gcr-mirror:80", "--insecure-registry", "localhost:5001",
+		     "--insecure-registry=quay.io", "--registry-ca", "quay.io=/etc/quay-ca.pem",
+		     "--registry-ca=quay.io=/etc/quay-ca2.pem", "--registry-ca", "[::1]:5000=/etc/v6.pem",
+		     "--pinned-image", "alpine:3.19", "--pinned-image=registry.k8s.io/pause:3.9",
+		     "--pinned-image", "alpine:3.19", NULL),
+		CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_registries, 6);
+	reg = assert_registry(&cfg, 0, "docker.io", false, "/etc/crid/certs/docker.io/ca.pem", 3, true);
+	assert_mirror(reg, 0, "https://mirror.local:5443", "/etc/crid/certs/mirror-ca.pem");
+	assert_mirror(reg, 1, "http://10.0.0.5:5000/docker-hub/", NULL);
+	assert_mirror(reg, 2, "https://flag-mirror.local/v2", NULL);
+	assert_registry(&cfg, 1, "localhost:5000", true, NULL, 0, false);
+	assert_registry(&cfg, 2, "[::1]:5000", true, "/etc/v6.pem", 0, false);
+	assert_registry(&cfg, 3, "quay.io", true, "/etc/quay-ca2.pem", 1, false);
+	assert_mirror(assert_registry(&cfg, 4, "gcr.io", false, NULL, 1, true), 0,
+		      "http://gcr-mirror:80", NULL);
+	assert_registry(&cfg, 5, "localhost:5001", true, NULL, 0, false);
+	assert_pinned(&cfg, 3, "registry.k8s.io/pause:3.9", "docker.io/library/busybox@sha256:0123abcd",
+		      "alpine:3.19");
+	crid_config_free(&cfg);
+
+	/* Flags alone, no file. */
+	write_main("");
+	ck_assert_int_eq(load(&cfg, &err, "--insecure-registry", "[::1]:5000", NULL), CRID_CONFIG_RUN);
+	assert_registry(&cfg, 0, "[::1]:5000", true, NULL, 0, false);
+	ck_assert_uint_eq(cfg.n_registries, 1);
+	assert_pinned(&cfg, 0);
+	crid_config_free(&cfg);
+}
+END_TEST
+
 struct bad_file {
 	const char *dropin; /* NULL: the main file */
 	const char *yaml;
@@ -396,6 +627,9 @@ struct bad_file {
 #define LONG_SOCKET                                                                               \
 	"/run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
 	"xxxxxxxxxx.sock"
+
+/* The first two lines of most registries cases. */
+#define REG_DOCKER_IO "registries:\n  - host: docker.io\n"
 
 static const struct bad_file bad_files[] = {
 	{ NULL,
@@ -435,13 +669,15 @@ static const struct bad_file bad_files[] = {
 	  "grpc_max_recv_bytes: \"1023\" is out of range 1024..1073741824" },
 	{ NULL, "grpc_max_send_bytes: 1073741825\n", 1,
 	  "grpc_max_send_bytes: \"1073741825\" is out of range 1024..1073741824" },
-	{ NULL, "grpc_max_send_bytes: 1.5e6\n", 1, "grpc_max_send_bytes: \"1.5e6\" is not a whole number" },
+	{ NULL, "grpc_max_send_bytes: 1.5e6\n", 1,
+	  "grpc_max_send_bytes: \"1.5e6\" is not a whole number" },
 	{ NULL, "worker_threads: \" 4\"\n", 1, "worker_threads: \" 4\" is not a whole number" },
 	/* paths */
 	{ NULL, "socket: run/crid.sock\n", 1, "socket: \"run/crid.sock\" is not an absolute path" },
 	{ NULL, "run_root: ./run\n", 1, "run_root: \"./run\" is not an absolute path" },
 	{ NULL, "state_root: \"\"\n", 1, "state_root: \"\" is not an absolute path" },
-	{ NULL, "socket: " LONG_SOCKET "\n", 1, "socket: \"" LONG_SOCKET "\" is longer than 107 bytes" },
+	{ NULL, "socket: " LONG_SOCKET "\n", 1,
+	  "socket: \"" LONG_SOCKET "\" is longer than 107 bytes" },
 	/* runtimes */
 	{ NULL, "runtimes:\n  b@d:\n    path: /x\n", 2,
 	  "runtimes: \"b@d\" is not a valid runtime name (use letters, digits, '.', '_', '-')" },
@@ -453,7 +689,8 @@ static const struct bad_file bad_files[] = {
 	{ NULL, "runtimes:\n  kata:\n    path: bin/kata\n", 3,
 	  "runtimes.kata.path: \"bin/kata\" is a relative path (use an absolute path or a bare name "
 	  "found in PATH)" },
-	{ NULL, "runtimes:\n  kata:\n    path: \"\"\n", 3, "runtimes.kata.path: runtime path is empty" },
+	{ NULL, "runtimes:\n  kata:\n    path: \"\"\n", 3,
+	  "runtimes.kata.path: runtime path is empty" },
 	{ NULL, "default_runtime: a/b\n", 1,
 	  "default_runtime: \"a/b\" is not a valid runtime name (use letters, digits, '.', '_', '-')" },
 	/* duplicates */
@@ -472,6 +709,159 @@ static const struct bad_file bad_files[] = {
 	{ NULL, "socket: /a\n---\nsocket: /b\n", 3, "only one YAML document is allowed" },
 	{ NULL, "socket: /a\nrun_root: /b\xff\n", 2,
 	  "invalid YAML: invalid leading UTF-8 octet" },
+	/* image pulling */
+	{ NULL, "max_concurrent_downloads: 0\n", 1,
+	  "max_concurrent_downloads: \"0\" is out of range 1..64" },
+	{ NULL, "max_concurrent_downloads: 65\n", 1,
+	  "max_concurrent_downloads: \"65\" is out of range 1..64" },
+	{ NULL, "pull_progress_timeout_s: 0\n", 1,
+	  "pull_progress_timeout_s: \"0\" is out of range 1..3600" },
+	{ NULL, "pull_progress_timeout_s: 3601\n", 1,
+	  "pull_progress_timeout_s: \"3601\" is out of range 1..3600" },
+	{ NULL, "pull_progress_timeout_s: 1m\n", 1,
+	  "pull_progress_timeout_s: \"1m\" is not a whole number" },
+	/* pinned_images */
+	{ NULL, "pinned_images: busybox\n", 1,
+	  "pinned_images: expected a list of image references, found a single value" },
+	{ NULL, "pinned_images:\n  busybox: latest\n", 2,
+	  "pinned_images: expected a list of image references, found a mapping" },
+	{ NULL, "pinned_images:\n  - busybox\n  -\n", 3, "pinned_images: needs a value" },
+	{ NULL, "pinned_images:\n  - [busybox]\n", 2,
+	  "pinned_images: expected a single value, found a list" },
+	{ NULL, "pinned_images:\n  - \"\"\n", 2, "pinned_images: image reference is empty" },
+	{ NULL, "pinned_images:\n  - \"busy box\"\n", 2,
+	  "pinned_images: \"busy box\" is not an image reference (holds whitespace or control "
+	  "characters)" },
+	{ NULL, "pinned_images:\n  - \"busybox\\t\"\n", 2,
+	  "pinned_images: \"busybox\t\" is not an image reference (holds whitespace or control "
+	  "characters)" },
+	{ NULL, "pinned_images:\n  - busybox\n  - alpine\n  - busybox\n", 4,
+	  "pinned_images: duplicate image \"busybox\" (first at line 2)" },
+	/* registries: shape */
+	{ NULL, "registries:\n  docker.io: {}\n", 2,
+	  "registries: expected a list of registries, found a mapping" },
+	{ NULL, "registries: docker.io\n", 1,
+	  "registries: expected a list of registries, found a single value" },
+	{ NULL, "registries:\n  - docker.io\n", 2,
+	  "registries: expected a mapping with a host, found a single value" },
+	{ NULL, "registries:\n  - host: a.io\n  -\n", 3,
+	  "registries: expected a mapping with a host, found nothing" },
+	{ NULL, "registries:\n  - insecure: true\n", 2, "registries: host is required" },
+	{ NULL, "registries:\n  - {}\n", 2, "registries: host is required" },
+	{ NULL, "registries:\n  - hots: docker.io\n", 2, "registries: unknown key \"hots\"" },
+	{ NULL, REG_DOCKER_IO "    insecure: false\n    insecur: true\n", 4,
+	  "registries[docker.io]: unknown key \"insecur\"" },
+	{ NULL, REG_DOCKER_IO "    host: quay.io\n", 3,
+	  "registries: duplicate key \"host\" (first at line 2)" },
+	{ NULL, REG_DOCKER_IO "  - host: quay.io\n  - host: Docker.IO\n", 4,
+	  "registries: duplicate host \"Docker.IO\" (first at line 2)" },
+	/* registries: host */
+	{ NULL, "registries:\n  - host:\n    insecure: true\n", 2, "registries.host: needs a value" },
+	{ NULL, "registries:\n  - host: [a.io]\n", 2,
+	  "registries.host: expected a single value, found a list" },
+	{ NULL, "registries:\n  - host: \"\"\n", 2, "registries.host: registry host is empty" },
+	{ NULL, "registries:\n  - host: https://docker.io\n", 2,
+	  "registries.host: \"https://docker.io\" is not a registry host (write it without a scheme, "
+	  "as in image names)" },
+	{ NULL, "registries:\n  - host: docker.io/library\n", 2,
+	  "registries.host: \"docker.io/library\" is not a registry host (holds a '/'; write only "
+	  "host[:port])" },
+	{ NULL, "registries:\n  - host: \"docker .io\"\n", 2,
+	  "registries.host: \"docker .io\" is not a registry host (holds whitespace or control "
+	  "characters)" },
+	{ NULL, "registries:\n  - host: \":5000\"\n", 2,
+	  "registries.host: \":5000\" is not a registry host (no host name)" },
+	{ NULL, "registries:\n  - host: localhost:http\n", 2,
+	  "registries.host: \"localhost:http\" is not a registry host (port is not a number from 1 to "
+	  "65535)" },
+	{ NULL, "registries:\n  - host: localhost:65536\n", 2,
+	  "registries.host: \"localhost:65536\" is not a registry host (port is not a number from 1 to "
+	  "65535)" },
+	{ NULL, "registries:\n  - host: \"localhost:\"\n", 2,
+	  "registries.host: \"localhost:\" is not a registry host (port is not a number from 1 to "
+	  "65535)" },
+	{ NULL, "registries:\n  - host: \"[::1:5000\"\n", 2,
+	  "registries.host: \"[::1:5000\" is not a registry host (unclosed '[')" },
+	{ NULL, "registries:\n  - host: \"[::1]5000\"\n", 2,
+	  "registries.host: \"[::1]5000\" is not a registry host (only a port may follow ']')" },
+	{ NULL, "registries:\n  - host: \"[]:5000\"\n", 2,
+	  "registries.host: \"[]:5000\" is not a registry host (no host name)" },
+	/* registries: insecure, ca_file, mirrors_only */
+	{ NULL, REG_DOCKER_IO "    insecure: yes\n", 3,
+	  "registries[docker.io].insecure: \"yes\" is not true or false" },
+	{ NULL, REG_DOCKER_IO "    insecure:\n", 3, "registries[docker.io].insecure: needs a value" },
+	{ NULL, REG_DOCKER_IO "    mirrors_only: 1\n", 3,
+	  "registries[docker.io].mirrors_only: \"1\" is not true or false" },
+	{ NULL, REG_DOCKER_IO "    ca_file: certs/ca.pem\n", 3,
+	  "registries[docker.io].ca_file: \"certs/ca.pem\" is not an absolute path" },
+	{ NULL, REG_DOCKER_IO "    ca_file: \"\"\n", 3,
+	  "registries[docker.io].ca_file: \"\" is not an absolute path" },
+	{ NULL, REG_DOCKER_IO "    ca_file: {path: /x}\n", 3,
+	  "registries[docker.io].ca_file: expected a single value, found a mapping" },
+	{ NULL, REG_DOCKER_IO "    insecure: false\n    mirrors_only: true\n", 4,
+	  "registries[docker.io]: mirrors_only needs at least one mirror" },
+	{ NULL, REG_DOCKER_IO "    mirrors_only: true\n    mirrors: []\n", 3,
+	  "registries[docker.io]: mirrors_only needs at least one mirror" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n    mirrors_only: true\n", 4,
+	  "registries[docker.io]: mirrors_only needs at least one mirror" },
+	/* registries: mirrors */
+	{ NULL, REG_DOCKER_IO "    mirrors: https://m.local\n", 3,
+	  "registries[docker.io].mirrors: expected a list of mirrors, found a single value" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - https://m.local\n", 4,
+	  "registries[docker.io].mirrors[0]: expected a mapping with a url, found a single value" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n      - ca_file: /ca.pem\n",
+	  5, "registries[docker.io].mirrors[1]: url is required" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n"
+			      "        uri: https://b.local\n",
+	  5, "registries[docker.io].mirrors[0]: unknown key \"uri\"" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n"
+			      "        url: https://b.local\n",
+	  5, "registries[docker.io].mirrors[0]: duplicate key \"url\" (first at line 4)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url:\n", 4,
+	  "registries[docker.io].mirrors[0].url: needs a value" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: \"\"\n", 4,
+	  "registries[docker.io].mirrors[0].url: mirror url is empty" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n"
+			      "      - url: mirror.local:5000\n",
+	  5, "registries[docker.io].mirrors[1].url: \"mirror.local:5000\" is not a mirror URL (needs "
+	  "http:// or https://)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: ftp://mirror.local\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"ftp://mirror.local\" is not a mirror URL (needs "
+	  "http:// or https://)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: HTTPS://mirror.local\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"HTTPS://mirror.local\" is not a mirror URL (needs "
+	  "http:// or https://)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://\" is not a mirror URL (no host name)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https:///v2\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https:///v2\" is not a mirror URL (no host name)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://:5000\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://:5000\" is not a mirror URL (no host "
+	  "name)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://mirror.local:99999\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://mirror.local:99999\" is not a mirror URL "
+	  "(port is not a number from 1 to 65535)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://mirror.local/v2?ns=docker.io\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://mirror.local/v2?ns=docker.io\" is not a "
+	  "mirror URL (no query or fragment allowed)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: \"https://mirror.local/#top\"\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://mirror.local/#top\" is not a mirror URL (no "
+	  "query or fragment allowed)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://user:secret@mirror.local\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://user:secret@mirror.local\" is not a mirror "
+	  "URL (credentials do not belong in the URL)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: \"https://mirror local\"\n", 4,
+	  "registries[docker.io].mirrors[0].url: \"https://mirror local\" is not a mirror URL (holds "
+	  "whitespace or control characters)" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n        ca_file: ca.pem\n",
+	  5, "registries[docker.io].mirrors[0].ca_file: \"ca.pem\" is not an absolute path" },
+	{ NULL, REG_DOCKER_IO "    mirrors:\n      - url: https://a.local\n      - url: https://b.local\n"
+		  "      - {url: https://a.local, ca_file: /ca.pem}\n", 6,
+	  "registries[docker.io].mirrors: duplicate mirror \"https://a.local\" (first at line 4)" },
+	/* a drop-in's registries are checked like the main file's */
+	{ "20-reg.yaml",
+	  "pinned_images: [busybox]\nregistries:\n  - host: quay.io\n    insecure: maybe\n", 4,
+	  "registries[quay.io].insecure: \"maybe\" is not true or false" },
 };
 
 START_TEST(test_bad_file)
@@ -555,6 +945,41 @@ static const struct bad_flags bad_flags[] = {
 	{ { "--socket", "--run-root", "/x" }, "--socket: missing value" },
 	{ { "--config" }, "--config: missing value" },
 	{ { "--help=yes" }, "--help: takes no value" },
+	{ { "--max-concurrent-downloads", "0" },
+	  "--max-concurrent-downloads: \"0\" is out of range 1..64" },
+	{ { "--max-concurrent-downloads=65" },
+	  "--max-concurrent-downloads: \"65\" is out of range 1..64" },
+	{ { "--pull-progress-timeout", "0" }, "--pull-progress-timeout: \"0\" is out of range 1..3600" },
+	{ { "--pull-progress-timeout=60s" }, "--pull-progress-timeout: \"60s\" is not a whole number" },
+	{ { "--pinned-image=" }, "--pinned-image: image reference is empty" },
+	{ { "--pinned-image", "busy box" },
+	  "--pinned-image: \"busy box\" is not an image reference (holds whitespace or control "
+	  "characters)" },
+	{ { "--pinned-image", "--insecure-registry", "x.io" }, "--pinned-image: missing value" },
+	{ { "--registry-mirror", "docker.io" }, "--registry-mirror: \"docker.io\" is not HOST=URL" },
+	{ { "--registry-mirror", "=https://m.local" }, "--registry-mirror: registry host is empty" },
+	{ { "--registry-mirror", "docker.io=" }, "--registry-mirror: mirror url is empty" },
+	{ { "--registry-mirror=docker.io=mirror.local" },
+	  "--registry-mirror: \"mirror.local\" is not a mirror URL (needs http:// or https://)" },
+	{ { "--registry-mirror", "https://docker.io=https://m.local" },
+	  "--registry-mirror: \"https://docker.io\" is not a registry host (write it without a scheme, "
+	  "as in image names)" },
+	{ { "--insecure-registry", "docker.io/library" },
+	  "--insecure-registry: \"docker.io/library\" is not a registry host (holds a '/'; write only "
+	  "host[:port])" },
+	{ { "--insecure-registry=" }, "--insecure-registry: registry host is empty" },
+	{ { "--registry-ca", "docker.io" }, "--registry-ca: \"docker.io\" is not HOST=FILE" },
+	{ { "--registry-ca", "docker.io=ca.pem" }, "--registry-ca: \"ca.pem\" is not an absolute path" },
+	{ { "--registry-ca", "local host=/ca.pem" },
+	  "--registry-ca: \"local host\" is not a registry host (holds whitespace or control "
+	  "characters)" },
+	{ { "--registry-mirrors-only", "docker.io" },
+	  "--registry-mirrors-only: docker.io: mirrors_only needs at least one mirror (add one with "
+	  "--registry-mirror docker.io=URL)" },
+	{ { "--registry-mirrors-only", "quay.io", "--registry-mirror", "docker.io=https://m.local" },
+	  "--registry-mirrors-only: quay.io: mirrors_only needs at least one mirror (add one with "
+	  "--registry-mirror quay.io=URL)" },
+	{ { "--registry-mirrors-only" }, "--registry-mirrors-only: missing value" },
 	/* a bad flag stops loading even when a later flag is --help */
 	{ { "--bogus", "--help" }, "unknown flag \"--bogus\" (see --help)" },
 };
@@ -610,7 +1035,9 @@ START_TEST(test_help)
 	size_t n;
 	int r;
 	static const char *const extra[] = { "--runtime NAME=PATH", "--config FILE", "--config-dir DIR",
-					     "--help", "--version",
+					     "--help", "--version", "--pinned-image REF ",
+					     "--registry-mirror HOST=URL ", "--insecure-registry HOST ",
+					     "--registry-ca HOST=FILE ", "--registry-mirrors-only HOST ",
 					     "crun=/usr/bin/crun, runc=/usr/bin/runc",
 					     CRID_DEFAULT_CONFIG_FILE, CRID_DEFAULT_CONFIG_DIR };
 
@@ -631,6 +1058,7 @@ START_TEST(test_help)
 	for (size_t i = 0; i < CRID_ARRAY_SIZE(extra); i++)
 		ck_assert_msg(strstr(out, extra[i]), "help lacks %s", extra[i]);
 	ck_assert_ptr_nonnull(strstr(out, "--shutdown-grace SECONDS"));
+	ck_assert_ptr_nonnull(strstr(out, "--pull-progress-timeout SECONDS"));
 	ck_assert_ptr_nonnull(strstr(out, "(default 16777216)"));
 	free(take_ptr(&out));
 	out = load_captured(&cfg, &err, "-h", &r);
@@ -663,7 +1091,8 @@ START_TEST(test_to_json)
 		"config_file",	   "config_dir",	  "socket",	    "run_root",
 		"state_root",	   "log_level",		  "log_format",	    "cgroup_driver",
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
-		"worker_threads",  "shutdown_grace_s",
+		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
+		"pull_progress_timeout_s", "pinned_images", "registries",
 	};
 
 	write_main(full_file);
@@ -682,6 +1111,8 @@ START_TEST(test_to_json)
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "grpc_max_send_bytes")), 1073741824);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "worker_threads")), 1024);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "shutdown_grace_s")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "max_concurrent_downloads")), 64);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "pull_progress_timeout_s")), 1);
 	ck_assert_uint_eq(json_object_size(json_object_get(j, "runtimes")), 3);
 	ck_assert_str_eq(json_string_value(json_object_get(
 				 json_object_get(json_object_get(j, "runtimes"), "youki"), "path")),
@@ -706,6 +1137,12 @@ START_TEST(test_to_json_without_config_file)
 	ck_assert(json_is_null(json_object_get(j, "config_file")));
 	ck_assert_str_eq(json_string_value(json_object_get(j, "log_level")), "info");
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "grpc_max_recv_bytes")), 16777216);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "max_concurrent_downloads")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "pull_progress_timeout_s")), 60);
+	ck_assert(json_is_array(json_object_get(j, "pinned_images")));
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "pinned_images")), 0);
+	ck_assert(json_is_array(json_object_get(j, "registries")));
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "registries")), 0);
 	json_decref(j);
 	crid_config_free(&cfg);
 }
@@ -723,6 +1160,67 @@ START_TEST(test_find_runtime)
 	ck_assert_str_eq(crid_config_find_runtime(&cfg, "runc")->path, "/usr/bin/runc");
 	ck_assert_ptr_null(crid_config_find_runtime(&cfg, "kata"));
 	ck_assert_ptr_null(crid_config_find_runtime(&cfg, "CRUN"));
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_to_json_registries)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+	json_t *j;
+	_cleanup_free_ char *pinned = NULL;
+	_cleanup_free_ char *registries = NULL;
+
+	write_main(registries_file);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	j = crid_config_to_json(&cfg);
+	ck_assert_ptr_nonnull(j);
+	pinned = json_dumps(json_object_get(j, "pinned_images"), JSON_COMPACT);
+	registries = json_dumps(json_object_get(j, "registries"), JSON_COMPACT);
+	ck_assert_str_eq(pinned,
+			 "[\"registry.k8s.io/pause:3.9\",\"docker.io/library/busybox@sha256:0123abcd\"]");
+	ck_assert_str_eq(registries,
+			 "[{\"host\":\"docker.io\",\"insecure\":false,"
+			 "\"ca_file\":\"/etc/crid/certs/docker.io/ca.pem\",\"mirrors_only\":true,"
+			 "\"mirrors\":[{\"url\":\"https://mirror.local:5443\","
+			 "\"ca_file\":\"/etc/crid/certs/mirror-ca.pem\"},"
+			 "{\"url\":\"http://10.0.0.5:5000/docker-hub/\",\"ca_file\":null}]},"
+			 "{\"host\":\"localhost:5000\",\"insecure\":true,\"ca_file\":null,"
+			 "\"mirrors_only\":false,\"mirrors\":[]},"
+			 "{\"host\":\"[::1]:5000\",\"insecure\":true,\"ca_file\":null,"
+			 "\"mirrors_only\":false,\"mirrors\":[]},"
+			 "{\"host\":\"quay.io\",\"insecure\":false,\"ca_file\":null,"
+			 "\"mirrors_only\":false,"
+			 "\"mirrors\":[{\"url\":\"https://[fd00::1]:8443/quay\",\"ca_file\":null}]}]");
+	json_decref(j);
+	crid_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_find_registry)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, "docker.io"));
+	crid_config_free(&cfg);
+
+	write_main(registries_file);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "docker.io"), &cfg.registries[0]);
+	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "Docker.IO"), &cfg.registries[0]);
+	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "localhost:5000"), &cfg.registries[1]);
+	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "[::1]:5000"), &cfg.registries[2]);
+	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "quay.io"), &cfg.registries[3]);
+	/* Exact hosts only: no port defaulting, no docker.io aliases. */
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, "localhost"));
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, "localhost:5001"));
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, "index.docker.io"));
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, ""));
+	ck_assert_ptr_null(crid_config_find_registry(&cfg, NULL));
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -777,9 +1275,12 @@ START_TEST(test_packaged_config)
 	struct crid_err err;
 	_cleanup_free_ char *text = packaged_config();
 	_cleanup_free_ char *uncommented = calloc(1, strlen(text) + 1);
+	_cleanup_free_ char *example = calloc(1, strlen(text) + 1);
 	const struct crid_setting *s;
+	const struct crid_registry_config *reg;
 	size_t n;
-	char *out = uncommented;
+	char *out = uncommented, *ex;
+	bool in_setting = false;
 
 	/* As shipped, every key is commented out: the built-in defaults apply. */
 	write_main(text);
@@ -787,19 +1288,26 @@ START_TEST(test_packaged_config)
 	assert_defaults(&cfg);
 	crid_config_free(&cfg);
 
-	/* Settings are "#key: value" or "#  nested"; explanations are "# text".
-	 * Uncommented, the file must hold every key and state the defaults. */
+	/* Settings are "#key: value" and the "#  nested" lines right after it;
+	 * explanations are "# text", and "#  " lines that follow them (indented
+	 * explanations and examples). Uncommented, the file must hold every key
+	 * and state the defaults. */
 	ck_assert_ptr_nonnull(uncommented);
 	for (char *line = text; *line;) {
 		char *end = strchrnul(line, '\n');
 		size_t len = (size_t)(end - line) + (*end ? 1 : 0);
+		bool nested = strncmp(line, "#  ", 3) == 0;
 
-		if (line[0] == '#' && (line[1] != ' ' || strncmp(line, "#  ", 3) == 0)) {
+		if (line[0] == '#' && ((line[1] != ' ' && !nested) || (nested && in_setting))) {
 			memcpy(out, line + 1, len - 1);
 			out += len - 1;
-		} else if (line[0] != '#') {
-			memcpy(out, line, len);
-			out += len;
+			in_setting = line[1] != '\n' && line[1] != '\0';
+		} else {
+			if (line[0] != '#') {
+				memcpy(out, line, len);
+				out += len;
+			}
+			in_setting = false;
 		}
 		line += len;
 	}
@@ -810,9 +1318,37 @@ START_TEST(test_packaged_config)
 		FMT(want, "\n%s: %s\n", s[i].key, s[i].def);
 		ck_assert_msg(strstr(uncommented, want), "packaging/crid.yaml lacks %s", s[i].key);
 	}
+	ck_assert_ptr_nonnull(strstr(uncommented, "\npinned_images: []\n"));
+	ck_assert_ptr_nonnull(strstr(uncommented, "\nregistries: []\n"));
+	ck_assert_ptr_nonnull(strstr(uncommented, "\nruntimes:\n  crun:\n    path: /usr/bin/crun\n"));
 	write_main(uncommented);
 	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
 	assert_defaults(&cfg);
+	crid_config_free(&cfg);
+
+	/* The registries example ("# registries:" and the "# " lines after it)
+	 * must be valid as documented. */
+	ck_assert_ptr_nonnull(example);
+	ex = strstr(text, "\n# registries:\n");
+	ck_assert_ptr_nonnull(ex);
+	out = example;
+	for (char *line = ex + 1; strncmp(line, "# ", 2) == 0;) {
+		char *end = strchrnul(line, '\n');
+		size_t len = (size_t)(end - line) + (*end ? 1 : 0);
+
+		memcpy(out, line + 2, len - 2);
+		out += len - 2;
+		line += len;
+	}
+	write_main(example);
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_registries, 3);
+	reg = crid_config_find_registry(&cfg, "docker.io");
+	ck_assert_ptr_nonnull(reg);
+	ck_assert_uint_eq(reg->n_mirrors, 2);
+	ck_assert_str_eq(reg->mirrors[0].ca_file, "/etc/crid/certs/mirror-ca.pem");
+	ck_assert(crid_config_find_registry(&cfg, "registry.local:5000")->insecure);
+	ck_assert(crid_config_find_registry(&cfg, "quay.io")->mirrors_only);
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -829,6 +1365,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_dropins_override_in_name_order);
 	tcase_add_test(tc, test_runtimes_from_dropin_and_flag);
 	tcase_add_test(tc, test_flags_override_files);
+	tcase_add_test(tc, test_registries_file_values);
+	tcase_add_test(tc, test_registries_dropin_override);
+	tcase_add_test(tc, test_dropin_cannot_strand_mirrors_only);
+	tcase_add_test(tc, test_registry_flags);
 	tcase_add_test(tc, test_config_flag_equals_form);
 	tcase_add_test(tc, test_default_file_missing_is_fine);
 	tcase_add_test(tc, test_explicit_config_missing_is_error);
@@ -841,7 +1381,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_to_json);
 	tcase_add_test(tc, test_to_json_without_config_file);
+	tcase_add_test(tc, test_to_json_registries);
 	tcase_add_test(tc, test_find_runtime);
+	tcase_add_test(tc, test_find_registry);
 	tcase_add_test(tc, test_cgroup_driver_name);
 	tcase_add_test(tc, test_repeated_loads);
 	tcase_add_test(tc, test_packaged_config);

@@ -1,0 +1,39 @@
+/* File system helpers relative to trusted directory fds: atomic writes,
+ * whole-file reads, recursive removal that never follows symlinks or leaves
+ * the directory it was given. */
+#ifndef CRID_COMMON_FSUTIL_H
+#define CRID_COMMON_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* mkdir -p of an absolute path from the configuration (not from requests). */
+int crid_mkdir_p(const char *path, mode_t mode, struct crid_err *err);
+
+/* Opens (creating with mode if missing) the directory name under dirfd,
+ * without following a symlink. */
+int crid_open_dir_at(int dirfd, const char *name, mode_t mode, struct crid_err *err);
+
+/* Writes data to dirfd/name atomically: a temporary file, fsync, rename. */
+int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		       struct crid_err *err);
+
+/* Reads all of dirfd/name (at most max bytes) into a malloc'd buffer with a
+ * NUL after the data. NOT_FOUND when missing. */
+int crid_read_file_at(int dirfd, const char *name, size_t max, char **data, size_t *len, struct crid_err *err);
+
+/* rm -rf of dirfd/name: never follows symlinks, never crosses into other
+ * mounts' contents. Missing is success. */
+int crid_rmtree_at(int dirfd, const char *name, struct crid_err *err);
+
+/* Bytes (st_blocks * 512) and inodes below dirfd/name, the directory
+ * itself included; does not cross mounts. */
+int crid_disk_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *inodes, struct crid_err *err);
+
+/* A random lowercase hex string of n characters (n < out_size). */
+int crid_random_hex(char *out, size_t n, struct crid_err *err);
+
+#endif

@@ -1,0 +1,26 @@
+/* The ImageService: pulls images from registries into the image store and
+ * answers ListImages, ImageStatus, RemoveImage, ImageFsInfo and
+ * StreamImages. Owns image files and image records; never runs containers. */
+#ifndef CRID_IMAGE_IMAGES_H
+#define CRID_IMAGE_IMAGES_H
+
+#include "common/error.h"
+#include "config/config.h"
+#include "rpc/methods.h"
+#include "store/store.h"
+
+struct crid_images;
+
+/* Opens the image files under the state root and removes what a crash left
+ * (temporary files, layers and blobs no record refers to). */
+int crid_images_new(struct crid_images **out, const struct crid_config *cfg, struct crid_store *db,
+		    struct crid_err *err);
+
+int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err);
+
+/* Shutdown began: transfers in progress abort. */
+void crid_images_shutdown(struct crid_images *im);
+
+void crid_images_free(struct crid_images *im);
+
+#endif
