@@ -526,7 +526,8 @@ static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const
 		ret = crid_err_set(err, CRID_UNAVAILABLE, 0, "get a token from %s: %s", realm, curl_easy_strerror(rc));
 		goto out;
 	}
-	if (status == 401 || status == 403) {
+	/* OAuth2 answers a refused refresh token with 400 invalid_grant. */
+	if (status == 401 || status == 403 || (status == 400 && r->identity_token)) {
 		ret = crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s refused %s: the token server %s answered %ld",
 				   r->domain, r->username || r->identity_token ? "the credentials" : "anonymous access",
 				   realm, status);
@@ -809,7 +810,8 @@ int crid_registry_get_manifest(struct crid_registry *r, const char *repo, const 
 			any_reached = true;
 			describe_failure(&x, status, why, sizeof(why));
 			ret = crid_err_set(&last, status == 404 ? CRID_NOT_FOUND : CRID_UNAVAILABLE, 0,
-					   "manifest %s:%s not found at %s (%s)", repo, reference, ep->base, why);
+					   "manifest %s:%s %s at %s (%s)", repo, reference,
+					   status == 404 ? "not found" : "not available", ep->base, why);
 		}
 		xfer_reset_answer(&x);
 		free(x.body);

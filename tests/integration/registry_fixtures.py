@@ -20,6 +20,7 @@ mocked; all traffic stays on 127.0.0.1.
     TokenServer(workdir)         Docker bearer-token server (/token)
         .start() .stop() .realm .service .issuer .cert_file .token_requests
         .requests .issue(sub, access, ttl=300)  .users
+        .refresh_tokens .refresh_error_status .post_requests (OAuth2 POST)
     push(registry, repo, ref, image_or_index) -> manifest digest
     make_tls(dir) -> TLSFiles(ca_file, cert_file, key_file)
     make_htpasswd(path, user, password)
@@ -247,17 +248,32 @@ class TokenServer:
     or wrong credentials get 401. Only 'pull' is ever granted.
     Response: {"token": JWT, "access_token": JWT, "expires_in": N, "issued_at": ...}.
 
+    POST /token (OAuth2, as distribution's token server): form
+    grant_type=refresh_token&refresh_token=R&service=S&scope=...&client_id=C
+    with R a key of .refresh_tokens (default {"crid-refresh-token": "crid"})
+    answers {"access_token": JWT, "expires_in": N, "scope": ...} (no
+    "token" key). An unknown refresh token or another service gets
+    .refresh_error_status: 401 with registry-style errors (what
+    distribution's token server sends) or 400 with
+    {"error": "invalid_grant"} (RFC 6749 5.2). Missing fields or another
+    grant_type get 400.
+
     Attributes: url, realm (= url + '/token'), service, issuer, cert_file
     (the registry's rootcertbundle: the self-signed signing certificate,
     also sent in the JWT header as x5c), token_requests (count of /token
-    requests, any outcome), requests (list of dicts), expires_in."""
+    requests, any method and outcome), post_requests (count of POSTs),
+    requests (list of dicts, "method" GET or POST), expires_in."""
+
+    REFRESH_TOKEN = "crid-refresh-token"
 
     def __init__(self, workdir, service=TOKEN_SERVICE, issuer=TOKEN_ISSUER, users=None,
-                 expires_in=300):
+                 expires_in=300, refresh_tokens=None):
         self.workdir = workdir
         self.service = service
         self.issuer = issuer
         self.users = dict(users or {USERNAME: PASSWORD})
+        self.refresh_tokens = dict(refresh_tokens or {self.REFRESH_TOKEN: USERNAME})
+        self.refresh_error_status = 401
         self.expires_in = expires_in
         self.cert_file = os.path.join(workdir, "token-signing.pem")
         self.requests = []
@@ -272,6 +288,11 @@ class TokenServer:
     def token_requests(self):
         with self._lock:
             return len(self.requests)
+
+    @property
+    def post_requests(self):
+        with self._lock:
+            return sum(1 for r in self.requests if r.get("method") == "POST")
 
     @property
     def url(self):
@@ -323,7 +344,7 @@ class TokenServer:
     def _handle(self, handler):
         u = urllib.parse.urlsplit(handler.path)
         q = urllib.parse.parse_qs(u.query)
-        record = {"path": u.path, "service": (q.get("service") or [None])[0],
+        record = {"method": "GET", "path": u.path, "service": (q.get("service") or [None])[0],
                   "scopes": q.get("scope", []), "user": None, "status": None}
         try:
             if u.path != "/token":
@@ -346,21 +367,72 @@ class TokenServer:
             if record["service"] not in (None, self.service):
                 record["status"] = 400
                 return 400, {"errors": [{"code": "INVALID_SERVICE"}]}
-            access = []
-            for scope in record["scopes"]:
-                for one in scope.split(" "):
-                    if not one:
-                        continue
-                    try:
-                        typ, name, actions = parse_scope(one)
-                    except ValueError:
-                        continue
-                    granted = [a for a in actions if a == "pull"]
-                    if typ == "repository" and granted:
-                        access.append({"type": typ, "name": name, "actions": granted})
+            access = self._granted(record["scopes"])
             tok = self.issue(user, access)
             record["status"] = 200
             return 200, {"token": tok, "access_token": tok, "expires_in": self.expires_in,
+                         "issued_at": datetime.datetime.now(datetime.timezone.utc)
+                         .strftime("%Y-%m-%dT%H:%M:%SZ")}
+        finally:
+            with self._lock:
+                self.requests.append(record)
+
+    @staticmethod
+    def _granted(scopes):
+        """Access list for scope strings (each may hold several, space-separated):
+        only 'pull' on repositories is granted."""
+        access = []
+        for scope in scopes:
+            for one in scope.split(" "):
+                if not one:
+                    continue
+                try:
+                    typ, name, actions = parse_scope(one)
+                except ValueError:
+                    continue
+                granted = [a for a in actions if a == "pull"]
+                if typ == "repository" and granted:
+                    access.append({"type": typ, "name": name, "actions": granted})
+        return access
+
+    def _handle_post(self, handler):
+        """OAuth2 refresh-token grant; returns (status, body dict)."""
+        u = urllib.parse.urlsplit(handler.path)
+        n = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(n).decode("utf-8", "replace") if n > 0 else ""
+        form = urllib.parse.parse_qs(raw, keep_blank_values=True)
+        one = lambda k: (form.get(k) or [None])[0]  # noqa: E731
+        record = {"method": "POST", "path": u.path, "service": one("service"),
+                  "scopes": form.get("scope", []), "user": None, "status": None,
+                  "grant_type": one("grant_type"), "client_id": one("client_id"),
+                  "refresh_token": one("refresh_token"),
+                  "content_type": handler.headers.get("Content-Type")}
+        try:
+            if u.path != "/token":
+                record["status"] = 404
+                return 404, {"errors": [{"code": "NOT_FOUND"}]}
+            for field in ("grant_type", "service", "client_id"):
+                if not record[field]:
+                    record["status"] = 400
+                    return 400, {"errors": [{"code": "MISSING_REQUIRED_FIELD",
+                                             "message": f"missing {field} value"}]}
+            if record["grant_type"] != "refresh_token" or not record["refresh_token"]:
+                record["status"] = 400
+                return 400, {"errors": [{"code": "UNSUPPORTED_VALUE"}]}
+            user = self.refresh_tokens.get(record["refresh_token"])
+            if user is None or record["service"] != self.service:
+                record["status"] = self.refresh_error_status
+                if self.refresh_error_status == 400:
+                    return 400, {"error": "invalid_grant",
+                                 "error_description": "invalid refresh token"}
+                return self.refresh_error_status, {"errors": [{
+                    "code": "UNAUTHORIZED", "message": "invalid refresh token"}]}
+            record["user"] = user
+            access = self._granted(record["scopes"])
+            tok = self.issue(user, access)
+            record["status"] = 200
+            scope = " ".join(f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access)
+            return 200, {"access_token": tok, "expires_in": self.expires_in, "scope": scope,
                          "issued_at": datetime.datetime.now(datetime.timezone.utc)
                          .strftime("%Y-%m-%dT%H:%M:%SZ")}
         finally:
@@ -376,11 +448,18 @@ class TokenServer:
 
             def do_GET(self):
                 status, body = server._handle(self)
+                self._reply(status, body, status == 401)
+
+            def do_POST(self):
+                status, body = server._handle_post(self)
+                self._reply(status, body, False)
+
+            def _reply(self, status, body, challenge):
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                if status == 401:
+                if challenge:
                     self.send_header("WWW-Authenticate", 'Basic realm="crid-token"')
                 self.end_headers()
                 self.wfile.write(data)
