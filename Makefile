@@ -37,13 +37,14 @@ PROTO_C := $(GEN)/runtime/v1/api.pb-c.c
 PROTO_H := $(GEN)/runtime/v1/api.pb-c.h
 
 DAEMON_MAIN := src/main.c
-LIB_SRCS := $(sort $(filter-out $(DAEMON_MAIN),$(wildcard src/*/*.c)))
+SHIM_MAIN := src/shim/shim_main.c
+LIB_SRCS := $(sort $(filter-out $(DAEMON_MAIN) $(SHIM_MAIN),$(wildcard src/*/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/api.pb-c.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all asan deps deps-test run check unit integration install clean
-all: $(BUILD)/crid
+all: $(BUILD)/crid $(BUILD)/crid-shim
 
 deps:
 	sh scripts/install-deps.sh build run
@@ -73,11 +74,16 @@ $(BUILD)/libcrid.a: $(LIB_OBJS)
 $(BUILD)/crid: $(BUILD)/src/main.o $(BUILD)/libcrid.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
+# The per-container monitor: libc only, so it stays small.
+$(BUILD)/crid-shim: $(BUILD)/src/shim/shim_main.o $(BUILD)/libcrid.a
+	$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags check) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check) $(LDFLAGS_ALL)
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(BUILD)/src/shim/shim_main.d
 
 run: deps
 	$(MAKE) all
@@ -100,6 +106,7 @@ check: deps-test
 
 install: all
 	install -D -m 0755 $(BUILD)/crid $(DESTDIR)$(PREFIX)/bin/crid
+	install -D -m 0755 $(BUILD)/crid-shim $(DESTDIR)$(PREFIX)/bin/crid-shim
 	install -D -m 0644 packaging/crid.service $(DESTDIR)$(SYSTEMDUNITDIR)/crid.service
 	sed -i 's|@BINDIR@|$(PREFIX)/bin|' $(DESTDIR)$(SYSTEMDUNITDIR)/crid.service
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/crid/crid.d

@@ -15,6 +15,7 @@
 #include "image/unpack.h"
 #include "rpc/methods.h"
 #include "rpc/server.h"
+#include "runtime/pod_ns.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -82,8 +83,9 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_p(cfg->state_root, 0711, err)) < 0)
 		return r;
 	if ((r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
-	    (r = crid_runtime_new(&runtime, cfg, err)) < 0 || (r = crid_runtime_register(runtime, methods, err)) < 0 ||
-	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0)
+	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0 ||
+	    (r = crid_runtime_new(&runtime, cfg, images, store, err)) < 0 ||
+	    (r = crid_runtime_register(runtime, methods, err)) < 0)
 		return r;
 	r = crid_server_new(&server, &opts, methods, err);
 	if (r < 0)
@@ -104,9 +106,12 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int r;
 
-	/* crid re-executed as a layer unpacker, confined to one directory. */
+	/* crid re-executed as a layer unpacker, confined to one directory, or
+	 * as the init of a pod that shares one PID namespace. */
 	if (argc > 1 && strcmp(argv[1], CRID_UNPACK_ARG) == 0)
 		return crid_unpack_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], CRID_POD_INIT_ARG) == 0)
+		return crid_pod_init_main(argc, argv);
 
 	/* Shutdown signals are read from a signalfd; every thread started later
 	 * inherits this mask. */

@@ -247,6 +247,52 @@ static int resolve_spec(struct crid_images *im, const Runtime__V1__ImageSpec *sp
 	return crid_store_image_resolve(im->db, name, id, err);
 }
 
+int crid_images_use(struct crid_images *im, const char *name, struct crid_image_use *out, struct crid_err *err)
+{
+	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+	struct crid_image_record rec = { 0 };
+	_cleanup_free_ char *id = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	spec.image = (char *)name;
+	r = resolve_spec(im, &spec, "image", &id, err);
+	if (r < 0)
+		return r;
+	r = crid_store_image_get(im->db, id, &rec, err);
+	if (r < 0)
+		return r;
+	out->layer_dirs = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
+	out->id = strdup(rec.id);
+	if (!out->layer_dirs || !out->id) {
+		crid_image_record_free(&rec);
+		crid_image_use_free(out);
+		return crid_err_nomem(err, "image layers");
+	}
+	for (size_t i = 0; i < rec.n_layers; i++) {
+		out->layer_dirs[i] = crid_image_files_layer_path(&im->files, rec.layers[i].chain_id);
+		if (!out->layer_dirs[i]) {
+			crid_image_record_free(&rec);
+			crid_image_use_free(out);
+			return crid_err_nomem(err, "image layers");
+		}
+		out->n_layers++;
+	}
+	crid_image_record_free(&rec);
+	r = crid_image_files_get_blob(&im->files, out->id, &out->config, &out->config_len, err);
+	if (r < 0)
+		crid_image_use_free(out);
+	return r;
+}
+
+void crid_image_use_free(struct crid_image_use *u)
+{
+	free(u->id);
+	crid_strv_free(u->layer_dirs, u->n_layers);
+	free(u->config);
+	memset(u, 0, sizeof(*u));
+}
+
 /* ---- handlers ---- */
 
 static int pull_image(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)

@@ -18,6 +18,20 @@ int crid_images_new(struct crid_images **out, const struct crid_config *cfg, str
 
 int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err);
 
+/* What a container needs of an image. */
+struct crid_image_use {
+	char *id;	   /* "sha256:..." */
+	char **layer_dirs; /* absolute, bottom layer first */
+	size_t n_layers;
+	char *config;	   /* the image config JSON */
+	size_t config_len;
+};
+
+/* Finds the image a container names (reference, digest reference or ID).
+ * NOT_FOUND naming it when absent: the kubelet pulls first. */
+int crid_images_use(struct crid_images *im, const char *name, struct crid_image_use *out, struct crid_err *err);
+void crid_image_use_free(struct crid_image_use *u);
+
 /* Shutdown began: transfers in progress abort. */
 void crid_images_shutdown(struct crid_images *im);
 

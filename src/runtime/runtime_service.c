@@ -9,36 +9,55 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "network/network.h"
 #include "runtime/events.h"
 #include "runtime/handler.h"
+#include "runtime/runtime_internal.h"
+#include "common/fsutil.h"
 #include "runtime/v1/api.pb-c.h"
 
 #define CRID_RUNTIME_NAME "crid"
 
-struct crid_runtime {
-	const struct crid_config *cfg;
-	struct crid_events *events;
-	pthread_mutex_t lock; /* guards pod_cidr */
-	char *pod_cidr;
-};
-
-int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_err *err)
+int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
+		     struct crid_store *db, struct crid_err *err)
 {
 	struct crid_runtime *rt = calloc(1, sizeof(*rt));
+	char exe[PATH_MAX];
+	ssize_t n;
 	int r;
 
 	if (!rt)
 		return crid_err_nomem(err, "runtime");
 	rt->cfg = cfg;
-	r = crid_events_new(&rt->events, err);
-	if (r < 0) {
-		free(rt);
+	rt->images = images;
+	rt->db = db;
+	rt->inotify_fd = rt->stop_fd = -1;
+	pthread_mutex_init(&rt->lock, NULL);
+	pthread_mutex_init(&rt->watch_lock, NULL);
+	/* crid-shim is installed next to crid. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		crid_runtime_free(rt);
+		return crid_err_set(err, CRID_INTERNAL, errno, "find crid's own executable");
+	}
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	if (asprintf(&rt->shim_path, "%s/crid-shim", exe) < 0 ||
+	    asprintf(&rt->pods_dir, "%s/pods", cfg->run_root) < 0 ||
+	    asprintf(&rt->containers_dir, "%s/containers", cfg->run_root) < 0 ||
+	    asprintf(&rt->upper_dir, "%s/containers", cfg->state_root) < 0) {
+		crid_runtime_free(rt);
+		return crid_err_nomem(err, "runtime paths");
+	}
+	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
+	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
+	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = crid_runtime_recover(rt, err)) < 0) {
+		crid_runtime_free(rt);
 		return r;
 	}
-	pthread_mutex_init(&rt->lock, NULL);
 	*out = rt;
 	return 0;
 }
@@ -50,13 +69,32 @@ void crid_runtime_shutdown(void *data)
 	crid_events_close(rt->events);
 }
 
+/* Containers and pods keep running: only crid's memory of them goes. */
 void crid_runtime_free(struct crid_runtime *rt)
 {
 	if (!rt)
 		return;
+	crid_exit_watch_stop(rt);
+	while (rt->containers) {
+		struct crid_container *c = rt->containers;
+
+		rt->containers = c->next;
+		crid_container_unref(c);
+	}
+	while (rt->pods) {
+		struct crid_pod *p = rt->pods;
+
+		rt->pods = p->next;
+		crid_pod_unref(p);
+	}
 	crid_events_free(rt->events);
 	pthread_mutex_destroy(&rt->lock);
+	pthread_mutex_destroy(&rt->watch_lock);
 	free(rt->pod_cidr);
+	free(rt->shim_path);
+	free(rt->pods_dir);
+	free(rt->containers_dir);
+	free(rt->upper_dir);
 	free(rt);
 }
 
@@ -296,5 +334,7 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		if (r < 0)
 			return r;
 	}
+	if (crid_pods_register(rt, methods, err) < 0 || crid_containers_register(rt, methods, err) < 0)
+		return -EINVAL;
 	return 0;
 }

@@ -41,7 +41,13 @@ static const char schema[] =
 	" position INTEGER NOT NULL,"
 	" chain_id TEXT NOT NULL REFERENCES layers(chain_id),"
 	" PRIMARY KEY (image_id, position));"
-	"CREATE INDEX IF NOT EXISTS image_layers_by_chain ON image_layers(chain_id);";
+	"CREATE INDEX IF NOT EXISTS image_layers_by_chain ON image_layers(chain_id);"
+	"CREATE TABLE IF NOT EXISTS objects ("
+	" kind TEXT NOT NULL,"
+	" id TEXT NOT NULL,"
+	" config BLOB NOT NULL,"
+	" state TEXT NOT NULL,"
+	" PRIMARY KEY (kind, id));";
 
 static int db_error(struct crid_store *s, struct crid_err *err, const char *what)
 {
@@ -622,5 +628,89 @@ int crid_store_layer_usage(struct crid_store *s, uint64_t *bytes, uint64_t *inod
 		return db_error(s, err, "sum layer usage");
 	*bytes = (uint64_t)sqlite3_column_int64(st, 0);
 	*inodes = (uint64_t)sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+int crid_store_object_put(struct crid_store *s, const char *kind, const char *id, const uint8_t *config,
+			  size_t config_len, const char *state, struct crid_err *err)
+{
+	STORE_LOCKED(s);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = prepare(s, "INSERT OR REPLACE INTO objects(kind, id, config, state) VALUES(?1, ?2, ?3, ?4)", &st, err);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, config_len ? config : (const void *)"", (int)config_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(s, err, "record object");
+	return 0;
+}
+
+int crid_store_object_delete(struct crid_store *s, const char *kind, const char *id, struct crid_err *err)
+{
+	STORE_LOCKED(s);
+
+	return exec_text(s, "DELETE FROM objects WHERE kind = ?1 AND id = ?2", err, 2, kind, id);
+}
+
+void crid_object_records_free(struct crid_object_record *r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].id);
+		free(r[i].config);
+		free(r[i].state);
+	}
+	free(r);
+}
+
+int crid_store_object_list(struct crid_store *s, const char *kind, struct crid_object_record **out, size_t *n,
+			   struct crid_err *err)
+{
+	STORE_LOCKED(s);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct crid_object_record *v = NULL;
+	size_t len = 0, cap = 0;
+	int r = prepare(s, "SELECT id, config, state FROM objects WHERE kind = ?1 ORDER BY rowid", &st, err), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct crid_object_record *o;
+		int blen = sqlite3_column_bytes(st, 1);
+
+		if (len == cap) {
+			struct crid_object_record *grown = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!grown) {
+				crid_object_records_free(v, len);
+				return crid_err_nomem(err, "object list");
+			}
+			v = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		o = &v[len++];
+		o->id = strdup((const char *)sqlite3_column_text(st, 0));
+		o->config = malloc(blen > 0 ? (size_t)blen : 1);
+		o->config_len = (size_t)blen;
+		o->state = strdup((const char *)sqlite3_column_text(st, 2));
+		if (!o->id || !o->config || !o->state) {
+			crid_object_records_free(v, len);
+			return crid_err_nomem(err, "object list");
+		}
+		if (blen > 0)
+			memcpy(o->config, sqlite3_column_blob(st, 1), (size_t)blen);
+	}
+	if (rc != SQLITE_DONE) {
+		crid_object_records_free(v, len);
+		return db_error(s, err, "list objects");
+	}
+	*out = v;
+	*n = len;
 	return 0;
 }

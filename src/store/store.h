@@ -78,4 +78,21 @@ int crid_store_layer_usage(struct crid_store *s, uint64_t *bytes, uint64_t *inod
 
 void crid_strv_free(char **v, size_t n);
 
+/* Runtime objects (kind "pod" or "container"): the CRI config as sent
+ * (protobuf wire form) and crid's state of the object as JSON. */
+struct crid_object_record {
+	char *id;
+	uint8_t *config;
+	size_t config_len;
+	char *state;
+};
+
+/* Inserts or replaces one object. */
+int crid_store_object_put(struct crid_store *s, const char *kind, const char *id, const uint8_t *config,
+			  size_t config_len, const char *state, struct crid_err *err);
+int crid_store_object_delete(struct crid_store *s, const char *kind, const char *id, struct crid_err *err);
+int crid_store_object_list(struct crid_store *s, const char *kind, struct crid_object_record **out, size_t *n,
+			   struct crid_err *err);
+void crid_object_records_free(struct crid_object_record *r, size_t n);
+
 #endif

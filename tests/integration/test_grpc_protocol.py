@@ -104,9 +104,9 @@ def test_request_over_configured_limit(daemon_factory, api):
     upd.runtime_config.network_config.pod_cidr = "1" * (2 * MiB)
     _expect_code(lambda: rt.UpdateRuntimeConfig(upd, timeout=30), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
-    # Under the limit the method is reached (and is not done yet).
+    # Under the limit the method is reached (and refuses the nameless pod).
     small = _sandbox_request(api, 512 * 1024)
-    _expect_code(lambda: rt.RunPodSandbox(small, timeout=30), grpc.StatusCode.UNIMPLEMENTED)
+    _expect_code(lambda: rt.RunPodSandbox(small, timeout=30), grpc.StatusCode.INVALID_ARGUMENT)
 
     assert rt.Version(timeout=10).runtime_name == "crid"
     d.assert_serving()
@@ -118,9 +118,10 @@ def test_request_over_default_limit(daemon, api):
     _expect_code(lambda: rt.RunPodSandbox(req, timeout=60), grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert rt.Version(timeout=10).runtime_name == "crid"
 
-    # 15 MiB is under the default 16 MiB and reaches the method.
+    # 15 MiB is under the default 16 MiB and reaches the method (which
+    # refuses the nameless pod).
     req = _sandbox_request(api, 15 * MiB)
-    _expect_code(lambda: rt.RunPodSandbox(req, timeout=60), grpc.StatusCode.UNIMPLEMENTED)
+    _expect_code(lambda: rt.RunPodSandbox(req, timeout=60), grpc.StatusCode.INVALID_ARGUMENT)
     daemon.assert_serving()
 
 

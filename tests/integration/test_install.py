@@ -28,6 +28,7 @@ def test_install_layout_and_installed_daemon_serves(destdir, crid_bin):
     unit = os.path.join(destdir, "lib/systemd/system/crid.service")
     config = os.path.join(destdir, "etc/crid/crid.yaml")
     assert os.access(binary, os.X_OK)
+    assert os.access(os.path.join(destdir, "usr/local/bin/crid-shim"), os.X_OK)
     assert os.path.isdir(os.path.join(destdir, "etc/crid/crid.d"))
     with open(unit) as f:
         text = f.read()

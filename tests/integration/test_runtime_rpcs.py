@@ -12,7 +12,10 @@ from conftest import all_methods, is_server_streaming, message_class, status_inf
 
 VERSIONS = ["v1", "v1alpha2"]
 DONE = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "GetContainerEvents",
-        "ListImages", "StreamImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"}
+        "ListImages", "StreamImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo",
+        "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
+        "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
+        "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources"}
 
 
 @pytest.mark.parametrize("ver", VERSIONS)

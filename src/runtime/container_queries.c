@@ -1,0 +1,357 @@
+/* Containers, the questions and the side doors: ContainerStatus and
+ * ListContainers (from memory), ExecSync (a runtime exec with captured
+ * output and a deadline), ReopenContainerLog (asks the shim), and
+ * UpdateContainerResources (a runtime update). */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "runtime/oci_spec.h"
+#include "runtime/runtime_internal.h"
+#include "shim/protocol.h"
+
+#define EXEC_OUTPUT_MAX (16 << 20)
+
+static void container_unrefp(struct crid_container **c)
+{
+	crid_container_unref(*c);
+}
+
+/* ---- status and lists ---- */
+
+static Runtime__V1__ContainerState cri_state(enum crid_ctr_state s)
+{
+	switch (s) {
+	case CRID_CTR_CREATED:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+	case CRID_CTR_RUNNING:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+	case CRID_CTR_EXITED:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+	default:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+	}
+}
+
+static int container_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
+			    struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__ContainerStatusRequest *req = (const Runtime__V1__ContainerStatusRequest *)request;
+	Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
+	Runtime__V1__ContainerStatus st = RUNTIME__V1__CONTAINER_STATUS__INIT;
+	Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__ContainerStatusResponse__InfoEntry entry = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
+	Runtime__V1__ContainerStatusResponse__InfoEntry *entries[] = { &entry };
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_free_ char *info = NULL;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	crid_container_collect_exit_locked(rt, c);
+	st.id = c->id;
+	st.metadata = c->config->metadata;
+	st.state = cri_state(c->state);
+	st.created_at = c->created_at;
+	st.started_at = c->started_at;
+	st.finished_at = c->finished_at;
+	st.exit_code = c->exit_code;
+	image.image = c->image_name;
+	st.image = &image;
+	st.image_ref = c->image_id;
+	st.image_id = c->image_id;
+	st.reason = c->reason ? c->reason : (char *)"";
+	st.message = c->message ? c->message : (char *)"";
+	st.n_labels = c->config->n_labels;
+	st.labels = (Runtime__V1__ContainerStatus__LabelsEntry **)c->config->labels;
+	st.n_annotations = c->config->n_annotations;
+	st.annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)c->config->annotations;
+	st.n_mounts = c->config->n_mounts;
+	st.mounts = c->config->mounts;
+	st.log_path = c->log_path;
+	if (req->verbose) {
+		/* Verbose is for people debugging: the spec is read from the bundle
+		 * rather than kept in memory for every container. */
+		_cleanup_free_ char *spec_path = NULL;
+		json_t *spec = asprintf(&spec_path, "%s/config.json", c->dir) < 0 ? NULL
+											: json_load_file(spec_path, 0, NULL);
+		json_t *doc = json_pack("{s:s, s:i, s:i, s:s, s:s, s:o?}", "sandboxID", c->pod_id, "pid",
+					(json_int_t)c->pid, "shimPid", (json_int_t)c->shim_pid, "bundle", c->dir,
+					"runtimeHandler", c->handler->name, "runtimeSpec", spec);
+
+		info = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		if (info) {
+			entry.key = (char *)"info";
+			entry.value = info;
+			resp.n_info = 1;
+			resp.info = entries;
+		}
+	}
+	resp.status = &st;
+	r = crid_call_send(call, &resp.base, err);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static bool container_labels_match(const Runtime__V1__ContainerConfig *cfg,
+				   Runtime__V1__ContainerFilter__LabelSelectorEntry **want, size_t n_want)
+{
+	for (size_t i = 0; i < n_want; i++) {
+		bool ok = false;
+
+		for (size_t j = 0; j < cfg->n_labels && !ok; j++)
+			ok = strcmp(cfg->labels[j]->key, want[i]->key) == 0 &&
+			     strcmp(cfg->labels[j]->value, want[i]->value) == 0;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int list_containers(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)request;
+	const Runtime__V1__ContainerFilter *f = req->filter;
+	Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
+	_cleanup_free_ Runtime__V1__Container *items = NULL;
+	_cleanup_free_ Runtime__V1__Container **ptrs = NULL;
+	_cleanup_free_ Runtime__V1__ImageSpec *images = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_container *c = rt->containers; c; c = c->next)
+		cap++;
+	items = calloc(cap ? cap : 1, sizeof(*items));
+	ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
+	images = calloc(cap ? cap : 1, sizeof(*images));
+	if (!items || !ptrs || !images) {
+		pthread_mutex_unlock(&rt->lock);
+		return crid_err_nomem(err, "container list");
+	}
+	for (struct crid_container *c = rt->containers; c; c = c->next) {
+		Runtime__V1__Container *it = &items[n];
+		enum crid_ctr_state state;
+		int64_t created;
+
+		pthread_mutex_lock(&c->lock);
+		crid_container_collect_exit_locked(rt, c);
+		state = c->state;
+		created = c->created_at;
+		pthread_mutex_unlock(&c->lock);
+		if (!created)
+			continue; /* still being created */
+		if (f && f->id && *f->id && strncmp(c->id, f->id, strlen(f->id)) != 0)
+			continue;
+		if (f && f->pod_sandbox_id && *f->pod_sandbox_id &&
+		    strncmp(c->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+			continue;
+		if (f && f->state && f->state->state != cri_state(state))
+			continue;
+		if (f && !container_labels_match(c->config, f->label_selector, f->n_label_selector))
+			continue;
+		runtime__v1__container__init(it);
+		runtime__v1__image_spec__init(&images[n]);
+		images[n].image = c->image_name;
+		it->id = c->id;
+		it->pod_sandbox_id = c->pod_id;
+		it->metadata = c->config->metadata;
+		it->image = &images[n];
+		it->image_ref = c->image_id;
+		it->image_id = c->image_id;
+		it->state = cri_state(state);
+		it->created_at = created;
+		it->n_labels = c->config->n_labels;
+		it->labels = (Runtime__V1__Container__LabelsEntry **)c->config->labels;
+		it->n_annotations = c->config->n_annotations;
+		it->annotations = (Runtime__V1__Container__AnnotationsEntry **)c->config->annotations;
+		ptrs[n++] = it;
+	}
+	resp.n_containers = n;
+	resp.containers = ptrs;
+	r = crid_call_send(call, &resp.base, err);
+	pthread_mutex_unlock(&rt->lock);
+	return r;
+}
+
+/* ---- exec, logs, resources ---- */
+
+static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__ExecSyncRequest *req = (const Runtime__V1__ExecSyncRequest *)request;
+	Runtime__V1__ExecSyncResponse resp = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(json_decrefp) json_t *process = NULL;
+	struct crid_exec_result res;
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	json_t *args;
+	struct timespec mono;
+	int64_t deadline = 0;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	if (req->n_cmd == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "cmd is empty");
+	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	crid_container_collect_exit_locked(rt, c);
+	if (c->state != CRID_CTR_RUNNING) {
+		pthread_mutex_unlock(&c->lock);
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not running", c->id);
+	}
+	process = json_deep_copy(c->process);
+	pthread_mutex_unlock(&c->lock);
+	args = json_array();
+	if (!process || !args) {
+		json_decref(args);
+		return crid_err_nomem(err, "exec process");
+	}
+	for (size_t i = 0; i < req->n_cmd; i++)
+		json_array_append_new(args, json_string(req->cmd[i]));
+	json_object_set_new(process, "args", args);
+	json_object_set_new(process, "terminal", json_false());
+	if (req->timeout > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		deadline = (int64_t)mono.tv_sec * 1000000000LL + mono.tv_nsec + req->timeout * 1000000000LL;
+	}
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	r = crid_oci_exec_sync(&oci, c->id, process, deadline, EXEC_OUTPUT_MAX, c->dir, &res, err);
+	if (r < 0)
+		return r;
+	if (res.timed_out) {
+		crid_exec_result_free(&res);
+		return crid_err_set(err, CRID_DEADLINE_EXCEEDED, 0, "command timed out after %lld s",
+				    (long long)req->timeout);
+	}
+	resp.stdout.data = (uint8_t *)res.out;
+	resp.stdout.len = res.out_len;
+	resp.stderr.data = (uint8_t *)res.errout;
+	resp.stderr.len = res.err_len;
+	resp.exit_code = res.exit_code;
+	r = crid_call_send(call, &resp.base, err);
+	crid_exec_result_free(&res);
+	return r;
+}
+
+static int reopen_container_log(void *data, const ProtobufCMessage *request, struct crid_call *call,
+				struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__ReopenContainerLogRequest *req = (const Runtime__V1__ReopenContainerLogRequest *)request;
+	Runtime__V1__ReopenContainerLogResponse resp = RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char answer[256];
+	ssize_t n, got = 0;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	crid_container_collect_exit_locked(rt, c);
+	r = c->state == CRID_CTR_RUNNING;
+	pthread_mutex_unlock(&c->lock);
+	if (!r)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not running", c->id);
+	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", c->dir, CRID_SHIM_CONTROL_SOCKET) >=
+	    sizeof(addr.sun_path))
+		return crid_err_set(err, CRID_INTERNAL, ENAMETOOLONG, "control socket of container %s", c->id);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return crid_err_set(err, CRID_UNAVAILABLE, errno, "reach crid-shim of container %s", c->id);
+	if (write(fd, "reopen\n", 7) != 7)
+		return crid_err_set(err, CRID_UNAVAILABLE, errno, "ask crid-shim of container %s", c->id);
+	while (got < (ssize_t)sizeof(answer) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 10000) <= 0)
+			break;
+		n = read(fd, answer + got, sizeof(answer) - 1 - (size_t)got);
+		if (n <= 0)
+			break;
+		got += n;
+		if (memchr(answer, '\n', (size_t)got))
+			break;
+	}
+	answer[got] = '\0';
+	answer[strcspn(answer, "\n")] = '\0';
+	if (strcmp(answer, "ok") != 0)
+		return crid_err_set(err, CRID_INTERNAL, 0, "reopen the log of container %s: %s", c->id,
+				    got ? answer : "no answer");
+	return crid_call_send(call, &resp.base, err);
+}
+
+static int update_container_resources(void *data, const ProtobufCMessage *request, struct crid_call *call,
+				      struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__UpdateContainerResourcesRequest *req =
+		(const Runtime__V1__UpdateContainerResourcesRequest *)request;
+	Runtime__V1__UpdateContainerResourcesResponse resp = RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(json_decrefp) json_t *res = NULL;
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	if (!req->linux)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "linux resources are missing");
+	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
+		return r;
+	if ((r = crid_spec_resources(req->linux, &res, err)) < 0)
+		return r;
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	pthread_mutex_lock(&c->lock);
+	r = crid_oci_update(&oci, c->id, res, err);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	return crid_call_send(call, &resp.base, err);
+}
+
+int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
+{
+	static const struct {
+		const char *name;
+		crid_rpc_handler fn;
+	} handlers[] = {
+		{ "ContainerStatus", container_status },
+		{ "ListContainers", list_containers },
+		{ "ExecSync", exec_sync },
+		{ "ReopenContainerLog", reopen_container_log },
+		{ "UpdateContainerResources", update_container_resources },
+	};
+
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
+		int r = crid_rpc_methods_register(m, "RuntimeService", handlers[i].name, handlers[i].fn, rt, err);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

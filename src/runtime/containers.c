@@ -1,0 +1,930 @@
+/* Containers: CreateContainer through RemoveContainer, ContainerStatus,
+ * ListContainers, ExecSync, ReopenContainerLog, UpdateContainerResources.
+ * A container is an overlay root file system, a bundle, and a crid-shim
+ * that runs "<runtime> create" and watches it; start, stop and exec are
+ * runtime calls. Status and lists answer from memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "runtime/oci_spec.h"
+#include "runtime/runtime_internal.h"
+#include "shim/protocol.h"
+
+#define SHIM_START_TIMEOUT_MS 60000
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void container_free(struct crid_container *c)
+{
+	if (c->config)
+		protobuf_c_message_free_unpacked(&c->config->base, NULL);
+	json_decref(c->process);
+	free(c->name_key);
+	free(c->image_name);
+	free(c->image_id);
+	free(c->reason);
+	free(c->message);
+	free(c->log_path);
+	free(c->dir);
+	free(c->rootfs);
+	free(c->upper);
+	free(c->cgroups_path);
+	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void crid_container_unref(struct crid_container *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		container_free(c);
+}
+
+static void container_unrefp(struct crid_container **c)
+{
+	crid_container_unref(*c);
+}
+
+static void pod_unrefp(struct crid_pod **p)
+{
+	crid_pod_unref(*p);
+}
+
+static void image_use_freep(struct crid_image_use *u)
+{
+	crid_image_use_free(u);
+}
+
+static void unlink_container(struct crid_runtime *rt, struct crid_container *c)
+{
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_container **q = &rt->containers; *q; q = &(*q)->next) {
+		if (*q == c) {
+			*q = c->next;
+			crid_container_unref(c);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
+/* ---- the image's defaults ---- */
+
+static char **json_strv(json_t *arr, size_t *n)
+{
+	size_t count = json_is_array(arr) ? json_array_size(arr) : 0;
+	char **v = calloc(count + 1, sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < count; i++) {
+		const char *s = json_string_value(json_array_get(arr, i));
+
+		if (s)
+			v[(*n)++] = (char *)s; /* borrowed from the document */
+	}
+	return v;
+}
+
+struct image_defaults_holder {
+	json_t *doc;
+	struct crid_image_defaults d;
+	const char *stop_signal;
+};
+
+static void image_defaults_clear(struct image_defaults_holder *h)
+{
+	free(h->d.entrypoint);
+	free(h->d.cmd);
+	free(h->d.env);
+	json_decref(h->doc);
+}
+
+static int image_defaults(const char *config, size_t len, struct image_defaults_holder *h, struct crid_err *err)
+{
+	json_t *c;
+
+	memset(h, 0, sizeof(*h));
+	h->doc = json_loadb(config, len, 0, NULL);
+	if (!h->doc)
+		return crid_err_set(err, CRID_INTERNAL, 0, "the image config is not JSON");
+	c = json_object_get(h->doc, "config");
+	h->d.entrypoint = json_strv(json_object_get(c, "Entrypoint"), &h->d.n_entrypoint);
+	h->d.cmd = json_strv(json_object_get(c, "Cmd"), &h->d.n_cmd);
+	h->d.env = json_strv(json_object_get(c, "Env"), &h->d.n_env);
+	h->d.working_dir = json_string_value(json_object_get(c, "WorkingDir"));
+	h->d.user = json_string_value(json_object_get(c, "User"));
+	h->stop_signal = json_string_value(json_object_get(c, "StopSignal"));
+	if (!h->d.entrypoint || !h->d.cmd || !h->d.env)
+		return crid_err_nomem(err, "image config");
+	if (!h->d.user)
+		h->d.user = "";
+	return 0;
+}
+
+static int signal_number(const char *name)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = { { "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+		     { "HUP", SIGHUP },	  { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "WINCH", SIGWINCH } };
+	char *end;
+	long n;
+
+	if (!name || !*name)
+		return SIGTERM;
+	if (strncmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(sigs); i++)
+		if (strcasecmp(name, sigs[i].name) == 0)
+			return sigs[i].sig;
+	n = strtol(name, &end, 10);
+	return *end == '\0' && n > 0 && n < 65 ? (int)n : SIGTERM;
+}
+
+/* Reads a file of the container's root file system, resolving symbolic
+ * links inside it (RESOLVE_IN_ROOT): an image's /etc/passwd may be a link
+ * pointing anywhere. NULL when the file is absent. */
+static char *read_in_root(const char *root, const char *path)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0, cap = 0;
+
+	if (root_fd < 0)
+		return NULL;
+	fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4097 > cap) {
+			char *grown;
+
+			if (cap >= (1 << 20))
+				return NULL; /* no sane passwd file is this big */
+			grown = realloc(data, cap ? cap * 2 : 8192);
+			if (!grown)
+				return NULL;
+			data = grown;
+			cap = cap ? cap * 2 : 8192;
+		}
+		n = read(fd, data + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return NULL;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (!data)
+		return strdup("");
+	data[len] = '\0';
+	return take_ptr(&data);
+}
+
+/* ---- the root file system ---- */
+
+static int mount_rootfs(const struct crid_container *c, const struct crid_image_use *img, struct crid_err *err)
+{
+	_cleanup_free_ char *opts = NULL, *upper = NULL, *work = NULL;
+	size_t len = 64;
+	char *p;
+	int r;
+
+	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0)
+		return crid_err_nomem(err, "overlay paths");
+	if ((r = crid_mkdir_p(upper, 0755, err)) < 0 || (r = crid_mkdir_p(work, 0700, err)) < 0 ||
+	    (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
+		return r;
+	if (img->n_layers == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "image %s has no layers", img->id);
+	for (size_t i = 0; i < img->n_layers; i++)
+		len += strlen(img->layer_dirs[i]) + 1;
+	len += strlen(upper) + strlen(work) + 32;
+	opts = malloc(len);
+	if (!opts)
+		return crid_err_nomem(err, "overlay options");
+	/* overlayfs lists the top layer first. */
+	p = opts + sprintf(opts, "lowerdir=");
+	for (size_t i = img->n_layers; i-- > 0;)
+		p += sprintf(p, "%s%s", img->layer_dirs[i], i ? ":" : "");
+	sprintf(p, ",upperdir=%s,workdir=%s", upper, work);
+	if (strlen(opts) >= 4096)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "image %s has too many layers for one overlay mount (%zu)", img->id, img->n_layers);
+	if (mount("overlay", c->rootfs, "overlay", MS_NODEV, opts) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "mount the root file system at %s", c->rootfs);
+	return 0;
+}
+
+/* Undoes everything CreateContainer made on disk; safe to repeat. */
+static int remove_container_files(struct crid_container *c, struct crid_err *err)
+{
+	int r;
+
+	if (umount2(c->rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		return crid_err_set(err, CRID_INTERNAL, errno, "unmount %s", c->rootfs);
+	r = crid_rmtree_at(AT_FDCWD, c->dir, err);
+	if (r == 0)
+		r = crid_rmtree_at(AT_FDCWD, c->upper, err);
+	return r;
+}
+
+/* ---- crid-shim ---- */
+
+/* Starts the shim and reads its one line: "ok <shim pid> <pid>". */
+static int start_shim(struct crid_runtime *rt, struct crid_container *c, const char *runtime_root,
+		      struct crid_err *err)
+{
+	int sync[2];
+	char sync_fd[16], line[1024];
+	const char *argv[24];
+	size_t k = 0, got = 0;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	pid_t pid;
+	int r;
+
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "start crid-shim: pipe");
+	/* The write end must survive exec as fd 3 in the shim. */
+	snprintf(sync_fd, sizeof(sync_fd), "%d", 3);
+	argv[k++] = rt->shim_path;
+	argv[k++] = "--id";
+	argv[k++] = c->id;
+	argv[k++] = "--bundle";
+	argv[k++] = c->dir;
+	argv[k++] = "--runtime";
+	argv[k++] = c->handler->path;
+	argv[k++] = "--runtime-root";
+	argv[k++] = runtime_root;
+	argv[k++] = "--state-dir";
+	argv[k++] = c->dir;
+	argv[k++] = "--log-path";
+	argv[k++] = *c->log_path ? c->log_path : "/dev/null";
+	argv[k++] = "--sync-fd";
+	argv[k++] = sync_fd;
+	if (c->config->stdin)
+		argv[k++] = "--stdin";
+	if (c->config->stdin_once)
+		argv[k++] = "--stdin-once";
+	if (c->config->tty)
+		argv[k++] = "--tty";
+	argv[k] = NULL;
+	{
+		posix_spawn_file_actions_t fa;
+
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+		posix_spawn_file_actions_adddup2(&fa, sync[1], 3);
+		sigemptyset(&none);
+		sigfillset(&all);
+		posix_spawnattr_init(&attr);
+		posix_spawnattr_setsigmask(&attr, &none);
+		posix_spawnattr_setsigdefault(&attr, &all);
+		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		r = posix_spawn(&pid, rt->shim_path, &fa, &attr, (char *const *)argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&attr);
+	}
+	close(sync[1]);
+	if (r != 0) {
+		close(sync[0]);
+		return crid_err_set(err, CRID_INTERNAL, r, "start %s", rt->shim_path);
+	}
+	for (;;) {
+		struct pollfd p = { .fd = sync[0], .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, SHIM_START_TIMEOUT_MS) <= 0)
+			break;
+		n = read(sync[0], line + got, sizeof(line) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(line, '\n', got) || got == sizeof(line) - 1)
+			break;
+	}
+	close(sync[0]);
+	line[got] = '\0';
+	/* The shim's first process exits once the monitor is set up. */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	line[strcspn(line, "\n")] = '\0';
+	if (strncmp(line, "ok ", 3) == 0) {
+		long shim_pid, ctr_pid;
+
+		if (sscanf(line + 3, "%ld %ld", &shim_pid, &ctr_pid) == 2 && shim_pid > 0 && ctr_pid > 0) {
+			c->shim_pid = (pid_t)shim_pid;
+			c->pid = (pid_t)ctr_pid;
+			return 0;
+		}
+	}
+	if (strncmp(line, "error ", 6) == 0)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "%s: %s%s", c->handler->name, line + 6,
+				    strstr(line, "hybrid mode")
+					    ? " (this crun needs every controller on cgroup v1: mount hugetlb as a v1 "
+					      "hierarchy at /sys/fs/cgroup/hugetlb, or use the runc handler)"
+					    : "");
+	return crid_err_set(err, CRID_INTERNAL, 0, "crid-shim gave no answer%s%s", got ? ": " : "", line);
+}
+
+/* ---- CreateContainer ---- */
+
+static int validate_container_config(const Runtime__V1__ContainerConfig *c, struct crid_err *err)
+{
+	if (!c)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config is missing");
+	if (!c->metadata || !c->metadata->name || !*c->metadata->name)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.metadata.name is empty");
+	if (!c->image || !c->image->image || !*c->image->image)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.image.image is empty");
+	if (c->log_path && strstr(c->log_path, ".."))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.log_path must not contain \"..\"");
+	return 0;
+}
+
+static ProtobufCMessage *copy_message(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	return protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+}
+
+/* The bundle: config.json built from the image, the config and the pod. */
+static int write_bundle(struct crid_container *c, struct crid_pod *pod, const struct image_defaults_holder *img,
+			struct crid_err *err)
+{
+	_cleanup_free_ char *passwd = read_in_root(c->rootfs, "/etc/passwd");
+	_cleanup_free_ char *group = read_in_root(c->rootfs, "/etc/group");
+	_cleanup_free_ char *text = NULL, *user_spec = NULL;
+	_cleanup_(json_decrefp) json_t *spec = NULL;
+	_cleanup_close_ int dirfd = -1;
+	const Runtime__V1__LinuxContainerSecurityContext *sc = c->config->linux ? c->config->linux->security_context
+										 : NULL;
+	struct crid_user_ids ids = { 0 };
+	struct crid_spec_input in = { 0 };
+	int r;
+
+	/* run_as_user / run_as_username win over the image's user. */
+	if (sc && sc->run_as_username && *sc->run_as_username) {
+		user_spec = strdup(sc->run_as_username);
+	} else if (sc && sc->run_as_user) {
+		if (asprintf(&user_spec, "%lld", (long long)sc->run_as_user->value) < 0)
+			user_spec = NULL;
+	} else {
+		user_spec = strdup(img->d.user);
+	}
+	if (!user_spec)
+		return crid_err_nomem(err, "user");
+	if (sc && sc->run_as_group && strchr(user_spec, ':') == NULL) {
+		char *with_group;
+
+		if (asprintf(&with_group, "%s:%lld", user_spec, (long long)sc->run_as_group->value) < 0)
+			return crid_err_nomem(err, "user");
+		free(user_spec);
+		user_spec = with_group;
+	}
+	r = crid_spec_resolve_user(user_spec, passwd, group, &ids, err);
+	if (r < 0)
+		return crid_err_wrap(err, "user %s: ", user_spec);
+	in.container_id = c->id;
+	in.rootfs = c->rootfs;
+	in.hostname = pod->config->hostname && *pod->config->hostname ? pod->config->hostname
+								     : pod->config->metadata->name;
+	in.hosts_file = pod->ns.hosts_path;
+	in.resolv_conf_file = pod->ns.resolv_path;
+	in.hostname_file = pod->ns.hostname_path;
+	in.shm_path = pod->ns.shm_path;
+	in.cgroups_path = c->cgroups_path;
+	in.ns.network = pod->ns.net_path;
+	in.ns.ipc = pod->ns.ipc_path;
+	in.ns.uts = pod->ns.uts_path;
+	in.ns.pid = pod->ns.pid_ns_path;
+	in.ns.host_network = pod->ns.net_path == NULL;
+	in.ns.host_ipc = pod->ns.ipc_path == NULL;
+	in.ns.host_pid = pod->config->linux && pod->config->linux->security_context &&
+			 pod->config->linux->security_context->namespace_options &&
+			 pod->config->linux->security_context->namespace_options->pid ==
+				 RUNTIME__V1__NAMESPACE_MODE__NODE;
+	in.image = &img->d;
+	in.config = c->config;
+	in.pod_linux = pod->config->linux;
+	in.user = &ids;
+	r = crid_spec_build(&in, &spec, err);
+	crid_user_ids_free(&ids);
+	if (r < 0)
+		return r;
+	c->process = json_deep_copy(json_object_get(spec, "process"));
+	text = json_dumps(spec, JSON_COMPACT);
+	if (!text || !c->process)
+		return crid_err_nomem(err, "config.json");
+	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", c->dir);
+	return crid_write_file_at(dirfd, "config.json", text, strlen(text), 0600, err);
+}
+
+static int set_up_container(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
+			    struct crid_err *err)
+{
+	_cleanup_(image_use_freep) struct crid_image_use img = { 0 };
+	struct image_defaults_holder defaults;
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	int r;
+
+	r = crid_images_use(rt->images, c->image_name, &img, err);
+	if (r < 0)
+		return r;
+	c->image_id = strdup(img.id);
+	if (!c->image_id)
+		return crid_err_nomem(err, "image ID");
+	r = image_defaults(img.config, img.config_len, &defaults, err);
+	if (r < 0) {
+		image_defaults_clear(&defaults);
+		return r;
+	}
+	c->stop_signal = signal_number(defaults.stop_signal);
+	r = crid_mkdir_p(c->dir, 0700, err);
+	if (r == 0)
+		r = mount_rootfs(c, &img, err);
+	if (r == 0)
+		r = write_bundle(c, pod, &defaults, err);
+	image_defaults_clear(&defaults);
+	if (r < 0)
+		return r;
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	r = crid_mkdir_p(runtime_root, 0700, err);
+	if (r == 0)
+		r = start_shim(rt, c, runtime_root, err);
+	if (r == 0)
+		r = crid_exit_watch_add(rt, c, err);
+	return r;
+}
+
+static char *join_log_path(const char *dir, const char *rel)
+{
+	char *p;
+
+	if (!rel || !*rel)
+		return strdup("");
+	if (rel[0] == '/' || !dir || !*dir)
+		return strdup(rel);
+	return asprintf(&p, "%s/%s", dir, rel) < 0 ? NULL : p;
+}
+
+static int create_container(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__CreateContainerRequest *req = (const Runtime__V1__CreateContainerRequest *)request;
+	Runtime__V1__CreateContainerResponse resp = RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT;
+	_cleanup_(pod_unrefp) struct crid_pod *pod = NULL;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	const char *cgroup_parent;
+	bool ready;
+	int r;
+
+	if (!req->pod_sandbox_id || !*req->pod_sandbox_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "pod_sandbox_id is empty");
+	if ((r = validate_container_config(req->config, err)) < 0)
+		return r;
+	r = crid_pod_find(rt, req->pod_sandbox_id, &pod, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&pod->lock);
+	ready = pod->ready;
+	pthread_mutex_unlock(&pod->lock);
+	if (!ready)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "pod sandbox %s is not ready", pod->id);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return crid_err_nomem(err, "container");
+	atomic_init(&c->refs, 1);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	c->handler = pod->handler;
+	memcpy(c->pod_id, pod->id, sizeof(c->pod_id));
+	if ((r = crid_new_id(c->id, err)) < 0)
+		return r;
+	cgroup_parent = pod->config->linux && pod->config->linux->cgroup_parent && *pod->config->linux->cgroup_parent
+				? pod->config->linux->cgroup_parent
+				: "/crid";
+	c->config = (Runtime__V1__ContainerConfig *)copy_message(&req->config->base);
+	c->image_name = strdup(req->config->image->image);
+	c->log_path = join_log_path(pod->config->log_directory, req->config->log_path);
+	if (!c->config || !c->image_name || !c->log_path ||
+	    asprintf(&c->name_key, "%s_%s_%u", req->config->metadata->name, pod->id, req->config->metadata->attempt) < 0 ||
+	    asprintf(&c->dir, "%s/%s", rt->containers_dir, c->id) < 0 ||
+	    asprintf(&c->rootfs, "%s/%s/rootfs", rt->containers_dir, c->id) < 0 ||
+	    asprintf(&c->upper, "%s/%s", rt->upper_dir, c->id) < 0 ||
+	    asprintf(&c->cgroups_path, "%s%s%s", cgroup_parent[0] == '/' ? "" : "/", cgroup_parent, "") < 0)
+		return crid_err_nomem(err, "container");
+	{
+		char *full;
+
+		if (asprintf(&full, "%s/%s", c->cgroups_path, c->id) < 0)
+			return crid_err_nomem(err, "container");
+		free(c->cgroups_path);
+		c->cgroups_path = full;
+	}
+	c->state = CRID_CTR_CREATED;
+
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_container *q = rt->containers; q; q = q->next) {
+		if (strcmp(q->name_key, c->name_key) == 0) {
+			r = crid_err_set(err, CRID_ALREADY_EXISTS, 0, "container name %s is taken by container %s",
+					 c->name_key, q->id);
+			pthread_mutex_unlock(&rt->lock);
+			return r;
+		}
+	}
+	atomic_fetch_add(&c->refs, 1);
+	c->next = rt->containers;
+	rt->containers = c;
+	pthread_mutex_unlock(&rt->lock);
+
+	r = set_up_container(rt, c, pod, err);
+	if (r == 0 && crid_call_cancelled(call))
+		r = crid_err_set(err, CRID_CANCELLED, ECANCELED, "the client cancelled CreateContainer");
+	if (r < 0) {
+		char runtime_root[PATH_MAX];
+		struct crid_oci_runtime oci;
+		struct crid_err ignored;
+
+		crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+		crid_oci_delete(&oci, c->id, &ignored);
+		remove_container_files(c, &ignored);
+		unlink_container(rt, c);
+		return crid_err_wrap(err, "create container %s: ", c->name_key);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->created_at = now_ns();
+	crid_container_persist(rt, c);
+	pthread_mutex_unlock(&c->lock);
+	log_info("container created", "container", c->id, "name", c->name_key, "pod", pod->id);
+	resp.container_id = c->id;
+	return crid_call_send(call, &resp.base, err);
+}
+
+/* ---- exits ---- */
+
+/* OOM kills the container's memory cgroup counted (v1 memory.oom_control
+ * "oom_kill", v2 memory.events "oom_kill"). */
+static bool oom_killed(const char *cgroups_path)
+{
+	for (int i = 0; i < 3; i++) {
+		char path[PATH_MAX], buf[512];
+		ssize_t n;
+		int fd;
+		const char *p;
+
+		if (i == 0)
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.oom_control", cgroups_path);
+		else if (i == 1)
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.events", cgroups_path);
+		else
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/unified%s/memory.events", cgroups_path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		p = strstr(buf, "oom_kill ");
+		if (p && strtol(p + 9, NULL, 10) > 0)
+			return true;
+	}
+	return false;
+}
+
+bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *doc;
+	struct crid_err err;
+	char *text = NULL;
+	size_t len;
+
+	if (c->state == CRID_CTR_EXITED)
+		return true;
+	if (asprintf(&path, "%s/%s", c->dir, CRID_SHIM_EXIT_FILE) < 0)
+		return false;
+	if (crid_read_file_at(AT_FDCWD, path, 4096, &text, &len, &err) < 0)
+		return false;
+	doc = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (!doc)
+		return false;
+	c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
+	c->finished_at = json_integer_value(json_object_get(doc, "exited_at"));
+	json_decref(doc);
+	if (!c->finished_at)
+		c->finished_at = now_ns();
+	if (!c->started_at)
+		c->started_at = c->finished_at;
+	c->state = CRID_CTR_EXITED;
+	free(c->reason);
+	c->reason = strdup(oom_killed(c->cgroups_path) ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
+	crid_container_persist(rt, c);
+	pthread_cond_broadcast(&c->changed);
+	return true;
+}
+
+/* Waits (lock held) until the container exited or deadline (CLOCK_REALTIME ns). */
+static bool wait_exit_locked(struct crid_runtime *rt, struct crid_container *c, int64_t deadline)
+{
+	while (!crid_container_collect_exit_locked(rt, c)) {
+		struct timespec ts;
+		int64_t until = now_ns() + 200000000LL; /* re-check the file: a missed event is no hang */
+
+		if (until > deadline)
+			until = deadline;
+		if (now_ns() >= deadline)
+			return false;
+		ts.tv_sec = until / 1000000000LL;
+		ts.tv_nsec = until % 1000000000LL;
+		pthread_cond_timedwait(&c->changed, &c->lock, &ts);
+	}
+	return true;
+}
+
+static void publish_event(struct crid_runtime *rt, struct crid_container *c, Runtime__V1__ContainerEventType type)
+{
+	Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+
+	ev.container_id = c->id;
+	ev.container_event_type = type;
+	ev.created_at = now_ns();
+	crid_events_publish(rt->events, &ev);
+}
+
+/* ---- start, stop, remove ---- */
+
+static int start_container(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__StartContainerRequest *req = (const Runtime__V1__StartContainerRequest *)request;
+	Runtime__V1__StartContainerResponse resp = RUNTIME__V1__START_CONTAINER_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	if (c->state != CRID_CTR_CREATED) {
+		r = crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not in the created state", c->id);
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	r = crid_oci_start(&oci, c->id, err);
+	if (r == 0) {
+		c->state = CRID_CTR_RUNNING;
+		c->started_at = now_ns();
+		if (!crid_container_collect_exit_locked(rt, c)) /* a very short life records itself */
+			crid_container_persist(rt, c);
+	} else {
+		/* The runtime's reason stays with the container: status shows it. */
+		free(c->message);
+		c->message = strdup(err->msg);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	return crid_call_send(call, &resp.base, err);
+}
+
+/* Stops c: its stop signal, then SIGKILL after timeout_s. Lock not held. */
+static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t timeout_s, struct crid_err *err)
+{
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	int r = 0;
+
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CRID_CTR_CREATED) {
+		/* Never started: its init waits to exec; kill it so it ends. */
+		crid_oci_kill(&oci, c->id, SIGKILL, 0, err);
+		wait_exit_locked(rt, c, now_ns() + 10000000000LL);
+		if (c->state != CRID_CTR_EXITED) {
+			c->state = CRID_CTR_EXITED;
+			c->finished_at = now_ns();
+			free(c->reason);
+			c->reason = strdup("Error");
+			crid_container_persist(rt, c);
+		}
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (c->state != CRID_CTR_RUNNING) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (timeout_s > 0) {
+		crid_oci_kill(&oci, c->id, c->stop_signal, 0, err);
+		if (wait_exit_locked(rt, c, now_ns() + timeout_s * 1000000000LL)) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+	}
+	crid_oci_kill(&oci, c->id, SIGKILL, 1, err);
+	if (!wait_exit_locked(rt, c, now_ns() + 30000000000LL))
+		r = crid_err_set(err, CRID_DEADLINE_EXCEEDED, 0, "container %s did not exit after SIGKILL", c->id);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int stop_container(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__StopContainerRequest *req = (const Runtime__V1__StopContainerRequest *)request;
+	Runtime__V1__StopContainerResponse resp = RUNTIME__V1__STOP_CONTAINER_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	r = crid_container_find(rt, req->container_id, &c, err);
+	if (r < 0 && err->status == CRID_NOT_FOUND)
+		return crid_call_send(call, &resp.base, err); /* idempotent, as the kubelet expects */
+	if (r < 0)
+		return r;
+	r = stop_one(rt, c, req->timeout, err);
+	if (r < 0)
+		return crid_err_wrap(err, "stop container %s: ", c->id);
+	return crid_call_send(call, &resp.base, err);
+}
+
+static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err)
+{
+	char runtime_root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	int r;
+
+	r = stop_one(rt, c, 0, err);
+	if (r < 0)
+		return r;
+	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	pthread_mutex_lock(&c->lock);
+	r = crid_oci_delete(&oci, c->id, err);
+	if (r == 0)
+		r = remove_container_files(c, err);
+	if (r == 0)
+		c->removed = true;
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	crid_object_forget(rt, "container", c->id);
+	unlink_container(rt, c);
+	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+	log_info("container removed", "container", c->id);
+	return 0;
+}
+
+static int remove_container(void *data, const ProtobufCMessage *request, struct crid_call *call,
+			    struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__RemoveContainerRequest *req = (const Runtime__V1__RemoveContainerRequest *)request;
+	Runtime__V1__RemoveContainerResponse resp = RUNTIME__V1__REMOVE_CONTAINER_RESPONSE__INIT;
+	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	int r;
+
+	if (!req->container_id || !*req->container_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
+	r = crid_container_find(rt, req->container_id, &c, err);
+	if (r < 0 && err->status == CRID_NOT_FOUND)
+		return crid_call_send(call, &resp.base, err);
+	if (r < 0)
+		return r;
+	r = remove_one(rt, c, err);
+	if (r < 0)
+		return crid_err_wrap(err, "remove container %s: ", c->id);
+	return crid_call_send(call, &resp.base, err);
+}
+
+/* The pod's containers, each with a reference taken. */
+static int pod_containers(struct crid_runtime *rt, const char *pod_id, struct crid_container ***out, size_t *n,
+			  struct crid_err *err)
+{
+	size_t count = 0, k = 0;
+
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_container *c = rt->containers; c; c = c->next)
+		count += strcmp(c->pod_id, pod_id) == 0;
+	*out = calloc(count ? count : 1, sizeof(**out));
+	if (!*out) {
+		pthread_mutex_unlock(&rt->lock);
+		return crid_err_nomem(err, "container list");
+	}
+	for (struct crid_container *c = rt->containers; c; c = c->next) {
+		if (strcmp(c->pod_id, pod_id) == 0) {
+			atomic_fetch_add(&c->refs, 1);
+			(*out)[k++] = c;
+		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+	*n = k;
+	return 0;
+}
+
+static int for_pod(struct crid_runtime *rt, const char *pod_id, bool remove, struct crid_err *err)
+{
+	struct crid_container **list;
+	size_t n = 0;
+	int r = pod_containers(rt, pod_id, &list, &n, err), first = 0;
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct crid_err e;
+
+		crid_err_clear(&e);
+		r = remove ? remove_one(rt, list[i], &e) : stop_one(rt, list[i], 0, &e);
+		if (r < 0 && !first) {
+			first = r;
+			*err = e;
+		}
+		crid_container_unref(list[i]);
+	}
+	free(list);
+	return first;
+}
+
+int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err)
+{
+	return for_pod(rt, pod_id, false, err);
+}
+
+int crid_containers_remove_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err)
+{
+	return for_pod(rt, pod_id, true, err);
+}
+
+int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
+{
+	static const struct {
+		const char *name;
+		crid_rpc_handler fn;
+	} handlers[] = {
+		{ "CreateContainer", create_container },
+		{ "StartContainer", start_container },
+		{ "StopContainer", stop_container },
+		{ "RemoveContainer", remove_container },
+	};
+
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
+		int r = crid_rpc_methods_register(m, "RuntimeService", handlers[i].name, handlers[i].fn, rt, err);
+
+		if (r < 0)
+			return r;
+	}
+	return crid_container_queries_register(rt, m, err);
+}

@@ -1,0 +1,151 @@
+/* The exit watcher: one thread, one inotify descriptor, a watch on every
+ * container's state directory. When a shim renames its exit file into
+ * place, the container's record learns the exit at once, waiters in
+ * StopContainer wake, and a CONTAINER_STOPPED event goes out. (Every
+ * reader also checks the file itself, so a missed event costs no more than
+ * latency.) */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "runtime/runtime_internal.h"
+#include "shim/protocol.h"
+
+struct crid_exit_watch {
+	int wd;
+	char id[CRID_ID_LEN + 1];
+};
+
+static void on_exit_file(struct crid_runtime *rt, int wd)
+{
+	char id[CRID_ID_LEN + 1] = "";
+	struct crid_container *c = NULL;
+	struct crid_err err;
+	bool exited = false;
+
+	pthread_mutex_lock(&rt->watch_lock);
+	for (size_t i = 0; i < rt->n_watches; i++) {
+		if (rt->watches[i].wd == wd) {
+			memcpy(id, rt->watches[i].id, sizeof(id));
+			rt->watches[i] = rt->watches[--rt->n_watches];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->watch_lock);
+	if (!*id || crid_container_find(rt, id, &c, &err) < 0)
+		return;
+	inotify_rm_watch(rt->inotify_fd, wd);
+	pthread_mutex_lock(&c->lock);
+	exited = crid_container_collect_exit_locked(rt, c);
+	pthread_mutex_unlock(&c->lock);
+	if (exited) {
+		Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+
+		ev.container_id = c->id;
+		ev.container_event_type = RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT;
+		ev.created_at = c->finished_at;
+		crid_events_publish(rt->events, &ev);
+		log_debug("container exited", "container", c->id);
+	}
+	crid_container_unref(c);
+}
+
+static void *watch_main(void *arg)
+{
+	struct crid_runtime *rt = arg;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = rt->inotify_fd, .events = POLLIN }, { .fd = rt->stop_fd, .events = POLLIN } };
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!p[0].revents)
+			continue;
+		n = read(rt->inotify_fd, buf, sizeof(buf));
+		if (n <= 0)
+			continue;
+		for (char *q = buf; q < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)q;
+
+			if (ev->len && strcmp(ev->name, CRID_SHIM_EXIT_FILE) == 0)
+				on_exit_file(rt, ev->wd);
+			q += sizeof(*ev) + ev->len;
+		}
+	}
+	return NULL;
+}
+
+int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err)
+{
+	sigset_t all, old;
+	int r;
+
+	rt->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	rt->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (rt->inotify_fd < 0 || rt->stop_fd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "set up the exit watcher");
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&rt->watcher, NULL, watch_main, rt);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return crid_err_set(err, CRID_INTERNAL, r, "start the exit watcher");
+	rt->watcher_started = true;
+	return 0;
+}
+
+int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err)
+{
+	int wd = inotify_add_watch(rt->inotify_fd, c->dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+
+	if (wd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "watch %s", c->dir);
+	pthread_mutex_lock(&rt->watch_lock);
+	if (rt->n_watches == rt->cap_watches) {
+		size_t cap = rt->cap_watches ? rt->cap_watches * 2 : 64;
+		struct crid_exit_watch *grown = realloc(rt->watches, cap * sizeof(*grown));
+
+		if (!grown) {
+			pthread_mutex_unlock(&rt->watch_lock);
+			inotify_rm_watch(rt->inotify_fd, wd);
+			return crid_err_nomem(err, "exit watch");
+		}
+		rt->watches = grown;
+		rt->cap_watches = cap;
+	}
+	rt->watches[rt->n_watches].wd = wd;
+	memcpy(rt->watches[rt->n_watches].id, c->id, sizeof(c->id));
+	rt->n_watches++;
+	pthread_mutex_unlock(&rt->watch_lock);
+	return 0;
+}
+
+void crid_exit_watch_stop(struct crid_runtime *rt)
+{
+	uint64_t one = 1;
+
+	if (rt->watcher_started) {
+		if (write(rt->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("cannot stop the exit watcher");
+		pthread_join(rt->watcher, NULL);
+		rt->watcher_started = false;
+	}
+	if (rt->inotify_fd >= 0)
+		close(rt->inotify_fd);
+	if (rt->stop_fd >= 0)
+		close(rt->stop_fd);
+	rt->inotify_fd = rt->stop_fd = -1;
+	free(rt->watches);
+	rt->watches = NULL;
+	rt->n_watches = rt->cap_watches = 0;
+}

@@ -1,0 +1,409 @@
+/* OCI runtime calls (oci_runtime.h): each one a posix_spawn of the runtime
+ * binary with its output on pipes, read with poll until it exits. */
+#include "runtime/oci_runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+
+#define RUNTIME_CALL_TIMEOUT_NS (60LL * 1000000000LL)
+#define MAX_RUNTIME_STDERR 8192
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A bounded output buffer: keeps the first max bytes, counts the rest. */
+struct sink {
+	char *data;
+	size_t len, max;
+};
+
+static int sink_add(struct sink *s, const char *buf, size_t n)
+{
+	size_t take = s->len + n > s->max ? s->max - s->len : n;
+	char *grown;
+
+	if (take == 0)
+		return 0;
+	grown = realloc(s->data, s->len + take + 1);
+	if (!grown)
+		return -ENOMEM;
+	s->data = grown;
+	memcpy(s->data + s->len, buf, take);
+	s->len += take;
+	s->data[s->len] = '\0';
+	return 0;
+}
+
+struct run {
+	const char *const *argv;
+	const char *stdin_data;		/* NULL: /dev/null */
+	int64_t deadline_ns;		/* 0: the default bound */
+	const char *pid_file;		/* exec: kill this pid at the deadline */
+	struct sink out, errout;
+	int status;			/* waitpid status */
+	int timed_out;
+};
+
+static void kill_from_pid_file(const char *path)
+{
+	char buf[32] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long pid;
+
+	if (fd < 0)
+		return;
+	if (read(fd, buf, sizeof(buf) - 1) > 0) {
+		pid = strtol(buf, NULL, 10);
+		if (pid > 1)
+			kill((pid_t)pid, SIGKILL);
+	}
+	close(fd);
+}
+
+/* Spawns argv[0] and collects its output until it exits. Signals: the child
+ * starts with an empty mask and default dispositions (crid blocks its
+ * shutdown signals and ignores SIGPIPE). */
+static int run_process(struct run *r, struct crid_err *err)
+{
+	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	size_t in_off = 0, in_len = r->stdin_data ? strlen(r->stdin_data) : 0;
+	int64_t deadline = r->deadline_ns ? r->deadline_ns : mono_ns() + RUNTIME_CALL_TIMEOUT_NS;
+	bool killed = false;
+	pid_t pid;
+	int rc;
+
+	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 ||
+	    (r->stdin_data && pipe2(in_pipe, O_CLOEXEC) < 0)) {
+		rc = crid_err_set(err, CRID_INTERNAL, errno, "run %s: create pipe", r->argv[0]);
+		goto close_pipes;
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_init(&fa);
+	if (r->stdin_data)
+		posix_spawn_file_actions_adddup2(&fa, in_pipe[0], STDIN_FILENO);
+	else
+		posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], STDERR_FILENO);
+	rc = posix_spawn(&pid, r->argv[0], &fa, &attr, (char *const *)r->argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	out_pipe[1] = err_pipe[1] = -1;
+	if (in_pipe[0] >= 0) {
+		close(in_pipe[0]);
+		in_pipe[0] = -1;
+	}
+	if (rc != 0) {
+		rc = crid_err_set(err, CRID_FAILED_PRECONDITION, rc, "run %s", r->argv[0]);
+		goto close_pipes;
+	}
+	if (in_pipe[1] >= 0)
+		fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		struct pollfd p[3];
+		int n = 0, timeout;
+		int64_t now = mono_ns();
+
+		if (out_pipe[0] >= 0)
+			p[n++] = (struct pollfd){ .fd = out_pipe[0], .events = POLLIN };
+		if (err_pipe[0] >= 0)
+			p[n++] = (struct pollfd){ .fd = err_pipe[0], .events = POLLIN };
+		if (in_pipe[1] >= 0)
+			p[n++] = (struct pollfd){ .fd = in_pipe[1], .events = POLLOUT };
+		if (n == 0)
+			break;
+		if (now >= deadline && !killed) {
+			/* The process in the container first (exec), then the runtime. */
+			if (r->pid_file)
+				kill_from_pid_file(r->pid_file);
+			kill(pid, SIGKILL);
+			killed = true;
+			r->timed_out = 1;
+		}
+		timeout = killed ? 1000 : (int)((deadline - now) / 1000000 + 1);
+		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			char buf[8192];
+			ssize_t got;
+
+			if (!p[i].revents)
+				continue;
+			if (p[i].fd == in_pipe[1]) {
+				got = write(in_pipe[1], r->stdin_data + in_off, in_len - in_off);
+				if (got > 0)
+					in_off += (size_t)got;
+				if (got < 0 && errno != EAGAIN) {
+					close(in_pipe[1]);
+					in_pipe[1] = -1;
+				} else if (in_off == in_len) {
+					close(in_pipe[1]);
+					in_pipe[1] = -1;
+				}
+				continue;
+			}
+			got = read(p[i].fd, buf, sizeof(buf));
+			if (got > 0) {
+				struct sink *s = p[i].fd == out_pipe[0] ? &r->out : &r->errout;
+
+				if (sink_add(s, buf, (size_t)got) < 0) {
+					kill(pid, SIGKILL);
+					killed = true;
+				}
+			} else if (got == 0 || errno != EINTR) {
+				if (p[i].fd == out_pipe[0]) {
+					close(out_pipe[0]);
+					out_pipe[0] = -1;
+				} else {
+					close(err_pipe[0]);
+					err_pipe[0] = -1;
+				}
+			}
+		}
+		/* Output pipes may stay open in processes the call left behind. */
+		if (killed && mono_ns() > deadline + 5000000000LL)
+			break;
+	}
+	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+		;
+	rc = 0;
+close_pipes:
+	for (int i = 0; i < 2; i++) {
+		if (out_pipe[i] >= 0)
+			close(out_pipe[i]);
+		if (err_pipe[i] >= 0)
+			close(err_pipe[i]);
+		if (in_pipe[i] >= 0)
+			close(in_pipe[i]);
+	}
+	return rc;
+}
+
+static void run_clear(struct run *r)
+{
+	free(r->out.data);
+	free(r->errout.data);
+	r->out.data = r->errout.data = NULL;
+}
+
+/* The runtime's complaint, one line, for an error message. */
+static const char *complaint(struct run *r)
+{
+	char *s = r->errout.data;
+	size_t len;
+
+	if (!s || !*s)
+		return "no error output";
+	/* runc and crun log JSON or "level=error msg=..." lines: keep the last. */
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+		s[--len] = '\0';
+	return strrchr(s, '\n') ? strrchr(s, '\n') + 1 : s;
+}
+
+static bool exited_ok(const struct run *r)
+{
+	return WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+}
+
+/* Runs "<runtime> --root ROOT <args...>". */
+static int call(const struct crid_oci_runtime *rt, const char *const *args, size_t n, const char *stdin_data,
+		struct run *r, struct crid_err *err)
+{
+	const char *argv[16];
+	size_t k = 0;
+
+	if (n + 4 > CRID_ARRAY_SIZE(argv))
+		return crid_err_set(err, CRID_INTERNAL, E2BIG, "runtime call with %zu arguments", n);
+	argv[k++] = rt->path;
+	argv[k++] = "--root";
+	argv[k++] = rt->root;
+	for (size_t i = 0; i < n; i++)
+		argv[k++] = args[i];
+	argv[k] = NULL;
+	memset(r, 0, sizeof(*r));
+	r->argv = argv;
+	r->stdin_data = stdin_data;
+	r->out.max = r->errout.max = MAX_RUNTIME_STDERR;
+	return run_process(r, err);
+}
+
+static int simple(const struct crid_oci_runtime *rt, const char *verb, const char *const *args, size_t n,
+		  const char *id, struct crid_err *err)
+{
+	struct run r;
+	int rc = call(rt, args, n, NULL, &r, err);
+
+	if (rc == 0 && !exited_ok(&r))
+		rc = crid_err_set(err, CRID_INTERNAL, 0, "%s %s of container %s: %s", rt->handler, verb, id,
+				  complaint(&r));
+	run_clear(&r);
+	return rc;
+}
+
+int crid_oci_start(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err)
+{
+	const char *args[] = { "start", id };
+
+	return simple(rt, "start", args, 2, id, err);
+}
+
+int crid_oci_kill(const struct crid_oci_runtime *rt, const char *id, int sig, int all, struct crid_err *err)
+{
+	char signum[16];
+	const char *args[] = { "kill", all ? "--all" : id, all ? id : signum, signum };
+
+	snprintf(signum, sizeof(signum), "%d", sig);
+	return simple(rt, "kill", args, all ? 4 : 3, id, err);
+}
+
+int crid_oci_delete(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err)
+{
+	const char *args[] = { "delete", "--force", id };
+	struct run r;
+	int rc = call(rt, args, 3, NULL, &r, err);
+
+	/* "does not exist" / "not found": nothing to delete. */
+	if (rc == 0 && !exited_ok(&r)) {
+		const char *why = complaint(&r);
+
+		if (!strstr(why, "does not exist") && !strstr(why, "not found") && !strstr(why, "No such file"))
+			rc = crid_err_set(err, CRID_INTERNAL, 0, "%s delete of container %s: %s", rt->handler, id,
+					  why);
+	}
+	run_clear(&r);
+	return rc;
+}
+
+int crid_oci_state(const struct crid_oci_runtime *rt, const char *id, json_t **state, struct crid_err *err)
+{
+	const char *args[] = { "state", id };
+	struct run r;
+	int rc = call(rt, args, 2, NULL, &r, err);
+
+	if (rc == 0 && !exited_ok(&r))
+		rc = crid_err_set(err, CRID_NOT_FOUND, 0, "%s state of container %s: %s", rt->handler, id,
+				  complaint(&r));
+	if (rc == 0) {
+		*state = json_loads(r.out.data ? r.out.data : "", 0, NULL);
+		if (!*state)
+			rc = crid_err_set(err, CRID_INTERNAL, 0, "%s state of container %s: not JSON", rt->handler,
+					  id);
+	}
+	run_clear(&r);
+	return rc;
+}
+
+int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err)
+{
+	_cleanup_free_ char *text = json_dumps(resources, JSON_COMPACT);
+	const char *args[] = { "update", "--resources", "-", id };
+	struct run r;
+	int rc;
+
+	if (!text)
+		return crid_err_nomem(err, "resources");
+	rc = call(rt, args, 4, text, &r, err);
+	if (rc == 0 && !exited_ok(&r))
+		rc = crid_err_set(err, CRID_INTERNAL, 0, "%s update of container %s: %s", rt->handler, id,
+				  complaint(&r));
+	run_clear(&r);
+	return rc;
+}
+
+void crid_exec_result_free(struct crid_exec_result *r)
+{
+	free(r->out);
+	free(r->errout);
+	memset(r, 0, sizeof(*r));
+}
+
+int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t *process, int64_t deadline_ns,
+		       size_t max_output, const char *tmp_dir, struct crid_exec_result *res, struct crid_err *err)
+{
+	_cleanup_free_ char *process_path = NULL, *pid_path = NULL;
+	_cleanup_free_ char *text = json_dumps(process, JSON_COMPACT);
+	char rnd[17];
+	const char *argv[10];
+	struct run r = { 0 };
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (!text)
+		return crid_err_nomem(err, "exec process");
+	if ((rc = crid_random_hex(rnd, 16, err)) < 0)
+		return rc;
+	if (asprintf(&process_path, "%s/exec-%s.json", tmp_dir, rnd) < 0 ||
+	    asprintf(&pid_path, "%s/exec-%s.pid", tmp_dir, rnd) < 0)
+		return crid_err_nomem(err, "exec paths");
+	{
+		_cleanup_close_ int dirfd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dirfd < 0)
+			return crid_err_set(err, CRID_INTERNAL, errno, "open %s", tmp_dir);
+		rc = crid_write_file_at(dirfd, strrchr(process_path, '/') + 1, text, strlen(text), 0600, err);
+		if (rc < 0)
+			return rc;
+	}
+	argv[0] = rt->path;
+	argv[1] = "--root";
+	argv[2] = rt->root;
+	argv[3] = "exec";
+	argv[4] = "--process";
+	argv[5] = process_path;
+	argv[6] = "--pid-file";
+	argv[7] = pid_path;
+	argv[8] = id;
+	argv[9] = NULL;
+	r.argv = argv;
+	r.deadline_ns = deadline_ns ? deadline_ns : mono_ns() + 365LL * 24 * 3600 * 1000000000LL;
+	r.pid_file = pid_path;
+	r.out.max = r.errout.max = max_output;
+	rc = run_process(&r, err);
+	unlink(process_path);
+	unlink(pid_path);
+	if (rc < 0) {
+		run_clear(&r);
+		return rc;
+	}
+	res->timed_out = r.timed_out;
+	res->exit_code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 128 + (WIFSIGNALED(r.status) ? WTERMSIG(r.status) : 0);
+	res->out = r.out.data ? r.out.data : strdup("");
+	res->out_len = r.out.len;
+	res->errout = r.errout.data ? r.errout.data : strdup("");
+	res->err_len = r.errout.len;
+	if (!res->out || !res->errout) {
+		crid_exec_result_free(res);
+		return crid_err_nomem(err, "exec output");
+	}
+	return 0;
+}

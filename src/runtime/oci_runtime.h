@@ -1,0 +1,51 @@
+/* Calls to an OCI runtime binary (crun, runc, runsc) for one handler: start,
+ * kill, delete, state, update, and exec with captured output for ExecSync.
+ * "create" is the shim's. Each call is a short-lived child process; its
+ * stderr becomes the error message. Never touches crid's records. */
+#ifndef CRID_RUNTIME_OCI_RUNTIME_H
+#define CRID_RUNTIME_OCI_RUNTIME_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct crid_oci_runtime {
+	const char *handler; /* the CRI runtime handler name, for messages */
+	const char *path;    /* the binary */
+	const char *root;    /* --root: the runtime's state directory */
+};
+
+int crid_oci_start(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err);
+
+/* Sends sig to the container's init (all its processes with all). */
+int crid_oci_kill(const struct crid_oci_runtime *rt, const char *id, int sig, int all, struct crid_err *err);
+
+/* delete --force; a container the runtime does not know is success. */
+int crid_oci_delete(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err);
+
+/* "state": the runtime's JSON; NOT_FOUND when it does not know id. */
+int crid_oci_state(const struct crid_oci_runtime *rt, const char *id, json_t **state, struct crid_err *err);
+
+/* "update --resources -" with the OCI linux.resources object. */
+int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err);
+
+struct crid_exec_result {
+	int exit_code;
+	char *out; /* malloc'd, NUL-terminated, at most max_output bytes */
+	size_t out_len;
+	char *errout;
+	size_t err_len;
+	int timed_out;
+};
+
+/* Runs process (an OCI process object) in the container and waits, at most
+ * until deadline_ns (CLOCK_MONOTONIC; 0: no limit), when the process is
+ * killed and timed_out set. Output beyond max_output per stream is dropped. */
+int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t *process, int64_t deadline_ns,
+		       size_t max_output, const char *tmp_dir, struct crid_exec_result *res, struct crid_err *err);
+
+void crid_exec_result_free(struct crid_exec_result *r);
+
+#endif

@@ -1,0 +1,134 @@
+/* State shared by the RuntimeService files: the runtime, its pods and
+ * containers. Each object has its own lock; the tables' lock is held only
+ * to find, add or remove objects, never across a runtime or CNI call. */
+#ifndef CRID_RUNTIME_INTERNAL_H
+#define CRID_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "image/images.h"
+#include "runtime/events.h"
+#include "runtime/oci_runtime.h"
+#include "runtime/pod_ns.h"
+#include "runtime/runtime.h"
+#include "runtime/v1/api.pb-c.h"
+#include "store/store.h"
+
+#define CRID_ID_LEN 64
+
+struct crid_pod {
+	atomic_int refs;
+	pthread_mutex_t lock; /* everything below but id and config */
+	char id[CRID_ID_LEN + 1];
+	Runtime__V1__PodSandboxConfig *config; /* owned, immutable */
+	char *name_key;			       /* name_namespace_uid_attempt */
+	const struct crid_runtime_handler *handler;
+	char *handler_name; /* as the request said ("" for the default) */
+	int64_t created_at;
+	bool ready;
+	bool removed;
+	char *dir; /* <run_root>/pods/<id> */
+	struct crid_pod_ns ns;
+	struct crid_pod *next;
+};
+
+enum crid_ctr_state {
+	CRID_CTR_CREATED = 0,
+	CRID_CTR_RUNNING,
+	CRID_CTR_EXITED,
+	CRID_CTR_UNKNOWN,
+};
+
+struct crid_container {
+	atomic_int refs;
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* state moves: waiters for exit */
+	char id[CRID_ID_LEN + 1];
+	char pod_id[CRID_ID_LEN + 1];
+	Runtime__V1__ContainerConfig *config; /* owned, immutable */
+	char *name_key;
+	const struct crid_runtime_handler *handler;
+	char *image_name; /* as requested */
+	char *image_id;
+	enum crid_ctr_state state;
+	int64_t created_at, started_at, finished_at;
+	int exit_code;
+	char *reason, *message;
+	char *log_path; /* absolute, "" when none */
+	char *dir;	/* <run_root>/containers/<id>: bundle, shim state */
+	char *rootfs;	/* <dir>/rootfs, an overlay mount */
+	char *upper;	/* <state_root>/containers/<id> */
+	char *cgroups_path;
+	int stop_signal;
+	pid_t shim_pid, pid;
+	json_t *process; /* the OCI process, for exec */
+	bool removed;
+	struct crid_container *next;
+};
+
+struct crid_runtime {
+	const struct crid_config *cfg;
+	struct crid_events *events;
+	struct crid_images *images;
+	struct crid_store *db;
+	pthread_mutex_t lock; /* pod_cidr, and the tables below */
+	char *pod_cidr;
+	struct crid_pod *pods;
+	struct crid_container *containers;
+	char *pods_dir;	      /* <run_root>/pods */
+	char *containers_dir; /* <run_root>/containers */
+	char *upper_dir;      /* <state_root>/containers */
+	char *shim_path;
+	/* exit watcher (exit_watch.c) */
+	pthread_t watcher;
+	bool watcher_started;
+	int inotify_fd, stop_fd;
+	pthread_mutex_t watch_lock;
+	struct crid_exit_watch *watches; /* inotify watch → container */
+	size_t n_watches, cap_watches;
+};
+
+/* A new random 64-hex ID. */
+int crid_new_id(char out[CRID_ID_LEN + 1], struct crid_err *err);
+
+/* Finds by full ID or unique prefix; takes a reference. NOT_FOUND,
+ * or INVALID_ARGUMENT for an ambiguous prefix, naming what. */
+int crid_pod_find(struct crid_runtime *rt, const char *id, struct crid_pod **out, struct crid_err *err);
+int crid_container_find(struct crid_runtime *rt, const char *id, struct crid_container **out, struct crid_err *err);
+void crid_pod_unref(struct crid_pod *p);
+void crid_container_unref(struct crid_container *c);
+
+/* The OCI runtime of a handler, rooted under the run root. */
+void crid_oci_runtime_for(struct crid_runtime *rt, const struct crid_runtime_handler *h, char *root_buf,
+			  size_t size, struct crid_oci_runtime *out);
+
+/* Registration of the handlers of each file. */
+int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+
+/* Stops every container of a pod (StopPodSandbox). */
+int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
+/* Removes every container of a pod (RemovePodSandbox). */
+int crid_containers_remove_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
+
+/* The exit watcher: learns from the shims' exit files. */
+int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);
+int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err);
+void crid_exit_watch_stop(struct crid_runtime *rt);
+/* Records in the store (persist.c); lock of the object held. */
+int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p);
+int crid_container_persist(struct crid_runtime *rt, struct crid_container *c);
+void crid_object_forget(struct crid_runtime *rt, const char *kind, const char *id);
+/* Loads every recorded pod and container and checks them against the
+ * machine (start-up). */
+int crid_runtime_recover(struct crid_runtime *rt, struct crid_err *err);
+
+/* Reads an exit file, if there is one, into c (lock held). */
+bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
+
+#endif

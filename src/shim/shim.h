@@ -1,0 +1,105 @@
+/* crid-shim's parts, behind the contract of protocol.h: the command line
+ * (options.c), the monitor's set-up and loop (monitor.c) and the runtime's
+ * "create" (create.c). They run in crid-shim only, never in the daemon, and
+ * need nothing but libc: a monitor per container must stay small. */
+#ifndef CRID_SHIM_SHIM_H
+#define CRID_SHIM_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "shim/cri_log.h"
+
+/* Exit status for a bad command line. */
+#define CRID_SHIM_EXIT_USAGE 2
+
+struct crid_shim_options {
+	const char *id;
+	const char *bundle;
+	const char *runtime;
+	const char *runtime_root;
+	const char *state_dir;
+	const char *log_path;
+	int sync_fd; /* -1 until given */
+	bool stdin_open;
+	bool stdin_once;
+	bool tty;
+	const char **runtime_args; /* --runtime-arg values, in order */
+	size_t n_runtime_args;
+};
+
+/* Parses and checks argv (argv[0] is the program). Strings point into argv.
+ * On failure, err says what is wrong in a sentence fit for stderr; *help is
+ * set when --help was asked for (returns 0 then, nothing else filled). */
+int crid_shim_parse_args(struct crid_shim_options *o, int argc, char **argv, bool *help, struct crid_err *err);
+void crid_shim_options_free(struct crid_shim_options *o);
+extern const char crid_shim_usage[];
+
+/* A control connection waiting for its request line. */
+#define CRID_SHIM_MAX_CLIENTS 8
+#define CRID_SHIM_REQUEST_MAX 64
+
+struct crid_shim_client {
+	int fd; /* -1: free slot */
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	size_t len;
+	char buf[CRID_SHIM_REQUEST_MAX];
+};
+
+/* The monitor: the process that outlives crid, from set-up to exit. */
+struct crid_shim {
+	const struct crid_shim_options *opts;
+	int sync_fd;   /* until the start-up line is written */
+	int dir_fd;    /* the state directory, also the working directory */
+	int signal_fd; /* SIGCHLD */
+	int ctl_fd;    /* listening control socket */
+	int log_fd;    /* the CRI log, O_APPEND */
+	bool logging;  /* stderr is DIR/shim.log (before: still crid's) */
+	bool log_failed; /* a write failed since the last (re)open: said once */
+
+	/* Set by crid_shim_create. */
+	pid_t container_pid;
+	int out_fd;   /* container stdout (or the pty master with --tty) */
+	int err_fd;   /* container stderr, -1 with --tty */
+	int stdin_fd; /* write end of the container's stdin (--stdin), kept open */
+
+	struct crid_cri_log_stream *out, *err; /* allocated, never zeroed */
+
+	bool exited;
+	int exit_status; /* from waitpid */
+	int64_t exited_at_ns;
+	int64_t drain_deadline_ns; /* CLOCK_MONOTONIC: output awaited until then */
+
+	struct crid_shim_client clients[CRID_SHIM_MAX_CLIENTS];
+};
+
+/* The detached monitor's set-up: sync fd kept (close-on-exec), every other
+ * inherited fd closed, signals, subreaper, DIR as working directory,
+ * stdio on /dev/null and DIR/shim.log, DIR/shim.pid, the CRI log file, the
+ * control socket. */
+int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, struct crid_err *err);
+
+/* Runs "<runtime> create" with the container's stdio wired to the shim
+ * and waits for it; fills container_pid and the stdio fds. A failure
+ * carries the runtime's own message when it gave one. */
+int crid_shim_create(struct crid_shim *s, struct crid_err *err);
+
+/* Relays the container's output into the log until its init has exited
+ * and the output is drained, then writes DIR/exit. Returns the process's
+ * exit status. */
+int crid_shim_run(struct crid_shim *s);
+
+void crid_shim_free(struct crid_shim *s);
+
+/* Writes line and a newline to *sync_fd (control characters made spaces:
+ * it stays one line), closes it and sets it to -1; nothing when < 0. */
+void crid_shim_sync(int *sync_fd, const char *line);
+
+/* A listening stream socket named name in the working directory (the
+ * state directory, dir_fd), mode 0600, non-blocking, replacing a stale one. */
+int crid_shim_listen(int dir_fd, const char *name, int *out, struct crid_err *err);
+
+#endif

@@ -1,0 +1,1877 @@
+/* Unit tests of src/runtime/oci_spec*.c: config.json built from CRI
+ * ContainerConfig messages made here with the generated *__init functions,
+ * checked with jansson: process arguments (Docker's rules), environment,
+ * working directory, user, root, mounts, namespaces, resources, OOM score,
+ * capabilities, masked paths, devices, annotations, every refusal naming
+ * its field, and user specs resolved against passwd and group contents. */
+#include <check.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "runtime/oci_spec.h"
+
+/* ---- fixture: a container config as the kubelet sends one ---- */
+
+struct fx {
+	Runtime__V1__ContainerConfig c;
+	Runtime__V1__ContainerMetadata md;
+	Runtime__V1__LinuxContainerConfig lc;
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__LinuxContainerResources res;
+	Runtime__V1__Capability caps;
+	Runtime__V1__NamespaceOption nsopt;
+	Runtime__V1__LinuxPodSandboxConfig pod;
+	Runtime__V1__LinuxSandboxSecurityContext psc;
+	Runtime__V1__Mount m[4], *mp[4];
+	Runtime__V1__Device d[2], *dp[2];
+	Runtime__V1__KeyValue kv[4], *kvp[4];
+	struct crid_image_defaults img;
+	struct crid_user_ids user;
+	struct crid_spec_input in;
+};
+
+static char *img_ep[] = { "/entry" };
+static char *img_cmd[] = { "serve", "--port=80" };
+static char *img_env[] = { "PATH=/img/bin", "A=1", "B=2" };
+static uint32_t user_gids[] = { 10, 20 };
+
+static void fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	runtime__v1__container_config__init(&f->c);
+	runtime__v1__container_metadata__init(&f->md);
+	runtime__v1__linux_container_config__init(&f->lc);
+	runtime__v1__linux_container_security_context__init(&f->sc);
+	runtime__v1__linux_container_resources__init(&f->res);
+	runtime__v1__capability__init(&f->caps);
+	runtime__v1__namespace_option__init(&f->nsopt);
+	runtime__v1__linux_pod_sandbox_config__init(&f->pod);
+	runtime__v1__linux_sandbox_security_context__init(&f->psc);
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(f->m); i++) {
+		runtime__v1__mount__init(&f->m[i]);
+		f->mp[i] = &f->m[i];
+	}
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(f->d); i++) {
+		runtime__v1__device__init(&f->d[i]);
+		f->dp[i] = &f->d[i];
+	}
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(f->kv); i++) {
+		runtime__v1__key_value__init(&f->kv[i]);
+		f->kvp[i] = &f->kv[i];
+	}
+	f->md.name = "web";
+	f->c.metadata = &f->md;
+	f->c.linux = &f->lc;
+	f->lc.security_context = &f->sc;
+	f->lc.resources = &f->res;
+	f->sc.namespace_options = &f->nsopt;
+	f->pod.security_context = &f->psc;
+	f->c.mounts = f->mp;
+	f->c.devices = f->dp;
+	f->c.envs = f->kvp;
+
+	f->img.entrypoint = img_ep;
+	f->img.n_entrypoint = 1;
+	f->img.cmd = img_cmd;
+	f->img.n_cmd = 2;
+	f->img.env = img_env;
+	f->img.n_env = 3;
+	f->img.working_dir = "/app";
+	f->img.user = "";
+	f->user.uid = 1000;
+	f->user.gid = 1000;
+	f->user.additional_gids = user_gids;
+	f->user.n_additional_gids = 2;
+
+	f->in.container_id = "c1";
+	f->in.rootfs = "/run/crid/containers/c1/rootfs";
+	f->in.hostname = "pod-1";
+	f->in.hosts_file = "/run/crid/pods/p1/hosts";
+	f->in.resolv_conf_file = "/run/crid/pods/p1/resolv.conf";
+	f->in.hostname_file = "/run/crid/pods/p1/hostname";
+	f->in.shm_path = "/run/crid/pods/p1/shm";
+	f->in.cgroups_path = "/kubepods/podu1/c1";
+	f->in.ns.network = "/run/crid/pods/p1/ns/net";
+	f->in.ns.ipc = "/run/crid/pods/p1/ns/ipc";
+	f->in.ns.uts = "/run/crid/pods/p1/ns/uts";
+	f->in.image = &f->img;
+	f->in.config = &f->c;
+	f->in.pod_linux = &f->pod;
+	f->in.user = &f->user;
+}
+
+static void set_env(struct fx *f, size_t i, const char *key, const char *value)
+{
+	f->kv[i].key = (char *)key;
+	f->kv[i].value.data = (uint8_t *)value;
+	f->kv[i].value.len = strlen(value);
+	if (f->c.n_envs < i + 1)
+		f->c.n_envs = i + 1;
+}
+
+static Runtime__V1__Mount *add_mount(struct fx *f, const char *cpath, const char *hpath)
+{
+	Runtime__V1__Mount *m = &f->m[f->c.n_mounts++];
+
+	m->container_path = (char *)cpath;
+	m->host_path = (char *)hpath;
+	return m;
+}
+
+static json_t *build_ok(struct fx *f)
+{
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+	int r = crid_spec_build(&f->in, &j, &e);
+
+	ck_assert_msg(r == 0, "crid_spec_build: %d %s", r, e.msg);
+	ck_assert_ptr_nonnull(j);
+	return j;
+}
+
+static void build_fails(struct fx *f, int status, const char *needle)
+{
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+	int r = crid_spec_build(&f->in, &j, &e);
+
+	ck_assert_msg(r < 0, "expected a failure with \"%s\"", needle);
+	ck_assert_ptr_null(j);
+	ck_assert_msg(e.status == status, "status %s, want %s (%s)", crid_status_name(e.status),
+		      crid_status_name(status), e.msg);
+	ck_assert_msg(strstr(e.msg, needle) != NULL, "message \"%s\" does not name \"%s\"", e.msg, needle);
+}
+
+/* "process.user.uid": object keys separated by dots. */
+static json_t *jget(json_t *j, const char *path)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k && j; k = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, k);
+	return j;
+}
+
+static bool arr_has(json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void assert_strv(json_t *a, const char *const *want, size_t n)
+{
+	ck_assert_msg(json_is_array(a), "not an array");
+	ck_assert_uint_eq(json_array_size(a), n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(json_string_value(json_array_get(a, i)), want[i]);
+}
+
+static json_t *find_mount(json_t *spec, const char *dest)
+{
+	size_t i;
+	json_t *m, *found = NULL;
+	int count = 0;
+
+	json_array_foreach(json_object_get(spec, "mounts"), i, m) {
+		if (strcmp(json_string_value(json_object_get(m, "destination")), dest) == 0) {
+			found = m;
+			count++;
+		}
+	}
+	ck_assert_msg(count <= 1, "%d mounts at %s", count, dest);
+	return found;
+}
+
+static bool mount_opt(json_t *m, const char *opt)
+{
+	return arr_has(json_object_get(m, "options"), opt);
+}
+
+static json_t *find_ns(json_t *spec, const char *type)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(jget(spec, "linux.namespaces"), i, n) {
+		if (strcmp(json_string_value(json_object_get(n, "type")), type) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static json_int_t jint(json_t *j, const char *path)
+{
+	json_t *v = jget(j, path);
+
+	ck_assert_msg(json_is_integer(v), "%s is not an integer", path);
+	return json_integer_value(v);
+}
+
+static const char *jstr(json_t *j, const char *path)
+{
+	json_t *v = jget(j, path);
+
+	ck_assert_msg(json_is_string(v), "%s is not a string", path);
+	return json_string_value(v);
+}
+
+/* ---- process arguments ---- */
+
+static const char *const EP[] = { "/entry", NULL };
+static const char *const EP_EMPTY[] = { "", NULL };
+static const char *const CMD[] = { "serve", "--port=80", NULL };
+static const char *const COMMAND[] = { "/bin/sh", "-c", NULL };
+static const char *const ARGS[] = { "echo hi", NULL };
+static const char *const NONE[] = { NULL };
+
+static const struct {
+	const char *const *ep, *const *cmd, *const *command, *const *args;
+	const char *want[6];
+} args_cases[] = {
+	{ EP, CMD, NONE, NONE, { "/entry", "serve", "--port=80" } },
+	{ EP, CMD, NONE, ARGS, { "/entry", "echo hi" } },
+	{ EP, CMD, COMMAND, NONE, { "/bin/sh", "-c" } },
+	{ EP, CMD, COMMAND, ARGS, { "/bin/sh", "-c", "echo hi" } },
+	{ NONE, CMD, NONE, NONE, { "serve", "--port=80" } },
+	{ NONE, CMD, NONE, ARGS, { "echo hi" } },
+	{ NONE, NONE, COMMAND, ARGS, { "/bin/sh", "-c", "echo hi" } },
+	{ EP, NONE, NONE, ARGS, { "/entry", "echo hi" } },
+	{ EP, NONE, NONE, NONE, { "/entry" } },
+	{ EP_EMPTY, CMD, NONE, NONE, { "serve", "--port=80" } },
+	{ NONE, CMD, COMMAND, NONE, { "/bin/sh", "-c" } },
+};
+
+static size_t strv_len(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v[n])
+		n++;
+	return n;
+}
+
+START_TEST(test_args_rules)
+{
+	struct crid_image_defaults img = { 0 };
+	Runtime__V1__ContainerConfig c;
+	struct crid_err e = { 0 };
+	char **argv = NULL;
+	size_t argc = 0, want_n = 0;
+
+	runtime__v1__container_config__init(&c);
+	img.entrypoint = (char **)args_cases[_i].ep;
+	img.n_entrypoint = strv_len(args_cases[_i].ep);
+	img.cmd = (char **)args_cases[_i].cmd;
+	img.n_cmd = strv_len(args_cases[_i].cmd);
+	c.command = (char **)args_cases[_i].command;
+	c.n_command = strv_len(args_cases[_i].command);
+	c.args = (char **)args_cases[_i].args;
+	c.n_args = strv_len(args_cases[_i].args);
+	ck_assert_int_eq(crid_spec_process_args(&img, &c, &argv, &argc, &e), 0);
+	while (args_cases[_i].want[want_n])
+		want_n++;
+	ck_assert_uint_eq(argc, want_n);
+	for (size_t k = 0; k < want_n; k++)
+		ck_assert_str_eq(argv[k], args_cases[_i].want[k]);
+	ck_assert_ptr_null(argv[argc]);
+	free(argv);
+}
+END_TEST
+
+START_TEST(test_args_none)
+{
+	struct crid_image_defaults img = { 0 };
+	Runtime__V1__ContainerConfig c;
+	struct crid_err e = { 0 };
+	char **argv = (char **)1;
+	size_t argc = 7;
+
+	runtime__v1__container_config__init(&c);
+	ck_assert_int_lt(crid_spec_process_args(&img, &c, &argv, &argc, &e), 0);
+	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no command given and the image has none"));
+	ck_assert_ptr_null(argv);
+	ck_assert_uint_eq(argc, 0);
+	/* No image at all, and an entrypoint reset with no cmd. */
+	ck_assert_int_lt(crid_spec_process_args(NULL, &c, &argv, &argc, &e), 0);
+	img.entrypoint = (char **)EP_EMPTY;
+	img.n_entrypoint = 1;
+	ck_assert_int_lt(crid_spec_process_args(&img, &c, &argv, &argc, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no command given"));
+	/* A command whose first element is empty. */
+	c.command = (char **)EP_EMPTY;
+	c.n_command = 1;
+	ck_assert_int_lt(crid_spec_process_args(&img, &c, &argv, &argc, &e), 0);
+	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "command[0] is empty"));
+}
+END_TEST
+
+START_TEST(test_args_in_spec)
+{
+	struct fx f;
+	json_t *j;
+	static const char *const want[] = { "/entry", "serve", "--port=80" };
+
+	fx_init(&f);
+	j = build_ok(&f);
+	assert_strv(jget(j, "process.args"), want, 3);
+	json_decref(j);
+	f.img.n_entrypoint = f.img.n_cmd = 0;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "no command given");
+}
+END_TEST
+
+/* ---- environment ---- */
+
+START_TEST(test_env_merge)
+{
+	static const char *const want[] = { "PATH=/img/bin", "HOSTNAME=pod-1", "A=override", "B=2", "C=3" };
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	set_env(&f, 0, "A", "override");
+	set_env(&f, 1, "C", "3");
+	j = build_ok(&f);
+	assert_strv(jget(j, "process.env"), want, CRID_ARRAY_SIZE(want));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_env_default_path)
+{
+	static char *env[] = { "X=1", "=nameless", "UNSET_ME" };
+	static const char *const want[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=pod-1", "X=1", "E="
+	};
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	f.img.env = env;
+	f.img.n_env = 3;
+	set_env(&f, 0, "E", "");
+	j = build_ok(&f);
+	assert_strv(jget(j, "process.env"), want, CRID_ARRAY_SIZE(want));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_env_override_path_hostname)
+{
+	static const char *const want[] = { "PATH=/mine", "HOSTNAME=other", "A=1", "B=2", "V=a=b" };
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	set_env(&f, 0, "HOSTNAME", "other");
+	set_env(&f, 1, "PATH", "/mine");
+	set_env(&f, 2, "V", "a=b");
+	j = build_ok(&f);
+	assert_strv(jget(j, "process.env"), want, CRID_ARRAY_SIZE(want));
+	json_decref(j);
+	/* No image at all: the defaults only. */
+	f.in.image = NULL;
+	f.c.n_envs = 0;
+	f.c.command = (char **)COMMAND;
+	f.c.n_command = 2;
+	j = build_ok(&f);
+	ck_assert_uint_eq(json_array_size(jget(j, "process.env")), 2);
+	ck_assert_str_eq(jstr(j, "process.cwd"), "/");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_env_invalid)
+{
+	struct fx f;
+
+	fx_init(&f);
+	set_env(&f, 0, "OK", "1");
+	set_env(&f, 1, "", "x");
+	build_fails(&f, CRID_INVALID_ARGUMENT, "envs[1].key");
+	set_env(&f, 1, "A=B", "x");
+	build_fails(&f, CRID_INVALID_ARGUMENT, "envs[1].key");
+	set_env(&f, 1, "K\xc3", "x");
+	build_fails(&f, CRID_INVALID_ARGUMENT, "envs[1].key");
+	set_env(&f, 1, "NUL", "x");
+	f.kv[1].value.data = (uint8_t *)"a\0b";
+	f.kv[1].value.len = 3;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "envs[1].value");
+	f.kv[1].value.data = (uint8_t *)"\xff\xfe";
+	f.kv[1].value.len = 2;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "envs[1].value");
+	f.kv[1].value.data = (uint8_t *)"caf\xc3\xa9";
+	f.kv[1].value.len = 5;
+	json_decref(build_ok(&f));
+}
+END_TEST
+
+/* ---- working directory, user, root, hostname ---- */
+
+START_TEST(test_cwd)
+{
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.cwd"), "/app");
+	json_decref(j);
+	f.c.working_dir = "/work";
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.cwd"), "/work");
+	json_decref(j);
+	f.c.working_dir = "";
+	f.img.working_dir = NULL;
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.cwd"), "/");
+	json_decref(j);
+	f.img.working_dir = "srv/app";
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.cwd"), "/srv/app");
+	json_decref(j);
+	f.c.working_dir = "relative";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "working_dir");
+}
+END_TEST
+
+static void assert_gids(json_t *j, const json_int_t *want, size_t n)
+{
+	json_t *a = jget(j, "process.user.additionalGids");
+
+	ck_assert_uint_eq(json_array_size(a), n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(json_integer_value(json_array_get(a, i)), want[i]);
+}
+
+START_TEST(test_user)
+{
+	static int64_t supp[] = { 20, 30 };
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	f.sc.supplemental_groups = supp;
+	f.sc.n_supplemental_groups = 2;
+	j = build_ok(&f);
+	ck_assert_int_eq(jint(j, "process.user.uid"), 1000);
+	ck_assert_int_eq(jint(j, "process.user.gid"), 1000);
+	assert_gids(j, (const json_int_t[]){ 1000, 10, 20, 30 }, 4);
+	json_decref(j);
+
+	f.sc.supplemental_groups_policy = RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
+	j = build_ok(&f);
+	assert_gids(j, (const json_int_t[]){ 1000, 20, 30 }, 3);
+	json_decref(j);
+
+	f.in.user = NULL;
+	f.sc.n_supplemental_groups = 0;
+	j = build_ok(&f);
+	ck_assert_int_eq(jint(j, "process.user.uid"), 0);
+	ck_assert_int_eq(jint(j, "process.user.gid"), 0);
+	assert_gids(j, (const json_int_t[]){ 0 }, 1);
+	json_decref(j);
+
+	supp[1] = -1;
+	f.sc.n_supplemental_groups = 2;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.security_context.supplemental_groups[1]");
+	supp[1] = 30;
+}
+END_TEST
+
+START_TEST(test_root_and_terminal)
+{
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "ociVersion"), "1.0.2");
+	ck_assert_str_eq(jstr(j, "root.path"), "/run/crid/containers/c1/rootfs");
+	ck_assert(json_is_false(jget(j, "root.readonly")));
+	ck_assert(json_is_false(jget(j, "process.terminal")));
+	ck_assert(json_is_false(jget(j, "process.noNewPrivileges")));
+	ck_assert(mount_opt(find_mount(j, "/etc/hosts"), "rw"));
+	ck_assert_str_eq(jstr(j, "hostname"), "pod-1");
+	ck_assert_str_eq(jstr(j, "linux.cgroupsPath"), "/kubepods/podu1/c1");
+	json_decref(j);
+
+	f.in.readonly_rootfs = true;
+	f.c.tty = 1;
+	f.sc.no_new_privs = 1;
+	j = build_ok(&f);
+	ck_assert(json_is_true(jget(j, "root.readonly")));
+	ck_assert(json_is_true(jget(j, "process.terminal")));
+	ck_assert(json_is_true(jget(j, "process.noNewPrivileges")));
+	json_decref(j);
+
+	f.in.readonly_rootfs = false;
+	f.sc.readonly_rootfs = 1;
+	j = build_ok(&f);
+	ck_assert(json_is_true(jget(j, "root.readonly")));
+	/* The pod's files follow a read-only root (containerd). */
+	ck_assert(mount_opt(find_mount(j, "/etc/hosts"), "ro"));
+	ck_assert(mount_opt(find_mount(j, "/etc/resolv.conf"), "ro"));
+	ck_assert(mount_opt(find_mount(j, "/etc/hostname"), "ro"));
+	ck_assert(!mount_opt(find_mount(j, "/dev/shm"), "ro"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_rlimits)
+{
+	struct fx f;
+	json_t *j, *rl;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	rl = json_array_get(jget(j, "process.rlimits"), 0);
+	ck_assert_str_eq(jstr(rl, "type"), "RLIMIT_NOFILE");
+	ck_assert_int_gt(jint(rl, "hard"), 0);
+	ck_assert_int_le(jint(rl, "hard"), 1048576);
+	ck_assert_int_eq(jint(rl, "soft"), jint(rl, "hard"));
+	json_decref(j);
+}
+END_TEST
+
+/* ---- mounts ---- */
+
+START_TEST(test_default_mounts)
+{
+	struct fx f;
+	json_t *j, *m;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	m = find_mount(j, "/proc");
+	ck_assert_str_eq(jstr(m, "type"), "proc");
+	ck_assert(mount_opt(m, "nosuid") && mount_opt(m, "noexec") && mount_opt(m, "nodev"));
+	m = find_mount(j, "/dev");
+	ck_assert_str_eq(jstr(m, "type"), "tmpfs");
+	ck_assert(mount_opt(m, "mode=755") && mount_opt(m, "strictatime") && mount_opt(m, "size=65536k"));
+	m = find_mount(j, "/dev/pts");
+	ck_assert_str_eq(jstr(m, "type"), "devpts");
+	ck_assert(mount_opt(m, "newinstance") && mount_opt(m, "ptmxmode=0666") && mount_opt(m, "gid=5"));
+	m = find_mount(j, "/dev/mqueue");
+	ck_assert_str_eq(jstr(m, "type"), "mqueue");
+	m = find_mount(j, "/sys");
+	ck_assert_str_eq(jstr(m, "type"), "sysfs");
+	ck_assert(mount_opt(m, "ro"));
+	m = find_mount(j, "/sys/fs/cgroup");
+	ck_assert_str_eq(jstr(m, "type"), "cgroup");
+	ck_assert(mount_opt(m, "ro") && mount_opt(m, "relatime"));
+	/* The pod's files and /dev/shm. */
+	m = find_mount(j, "/dev/shm");
+	ck_assert_str_eq(jstr(m, "type"), "bind");
+	ck_assert_str_eq(jstr(m, "source"), "/run/crid/pods/p1/shm");
+	ck_assert(mount_opt(m, "rbind") && mount_opt(m, "rw"));
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/hosts"), "source"), "/run/crid/pods/p1/hosts");
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/resolv.conf"), "source"), "/run/crid/pods/p1/resolv.conf");
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/hostname"), "source"), "/run/crid/pods/p1/hostname");
+	ck_assert(mount_opt(find_mount(j, "/etc/hostname"), "rbind"));
+	ck_assert(mount_opt(find_mount(j, "/etc/hostname"), "rprivate"));
+	ck_assert_ptr_null(jget(j, "linux.rootfsPropagation"));
+	json_decref(j);
+
+	/* Without pod files: a private /dev/shm, no /etc binds. */
+	f.in.shm_path = NULL;
+	f.in.hosts_file = f.in.resolv_conf_file = f.in.hostname_file = NULL;
+	j = build_ok(&f);
+	m = find_mount(j, "/dev/shm");
+	ck_assert_str_eq(jstr(m, "type"), "tmpfs");
+	ck_assert(mount_opt(m, "mode=1777") && mount_opt(m, "nosuid") && mount_opt(m, "noexec"));
+	ck_assert_ptr_null(find_mount(j, "/etc/hosts"));
+	ck_assert_ptr_null(find_mount(j, "/etc/resolv.conf"));
+	ck_assert_ptr_null(find_mount(j, "/etc/hostname"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_bind_mounts)
+{
+	struct fx f;
+	json_t *j, *m;
+
+	fx_init(&f);
+	add_mount(&f, "/data", "/srv/data")->readonly = 1;
+	add_mount(&f, "/cache/", "/srv/cache");
+	add_mount(&f, "/in", "/srv/in")->propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+	j = build_ok(&f);
+	m = find_mount(j, "/data");
+	ck_assert_str_eq(jstr(m, "type"), "bind");
+	ck_assert_str_eq(jstr(m, "source"), "/srv/data");
+	ck_assert(mount_opt(m, "rbind") && mount_opt(m, "rprivate") && mount_opt(m, "ro") && !mount_opt(m, "rw"));
+	m = find_mount(j, "/cache"); /* cleaned */
+	ck_assert_ptr_nonnull(m);
+	ck_assert(mount_opt(m, "rw") && !mount_opt(m, "ro"));
+	m = find_mount(j, "/in");
+	ck_assert(mount_opt(m, "rslave") && !mount_opt(m, "rprivate"));
+	ck_assert_str_eq(jstr(j, "linux.rootfsPropagation"), "rslave");
+	json_decref(j);
+
+	add_mount(&f, "/out", "/srv/out")->propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL;
+	f.m[3].selinux_relabel = 1;
+	j = build_ok(&f);
+	ck_assert(mount_opt(find_mount(j, "/out"), "rshared"));
+	ck_assert_str_eq(jstr(j, "linux.rootfsPropagation"), "rshared");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_recursive_read_only)
+{
+	struct fx f;
+	json_t *j;
+	Runtime__V1__Mount *m;
+
+	fx_init(&f);
+	m = add_mount(&f, "/ro", "/srv/ro");
+	m->readonly = 1;
+	m->recursive_read_only = 1;
+	j = build_ok(&f);
+	ck_assert(mount_opt(find_mount(j, "/ro"), "rro"));
+	json_decref(j);
+	m->propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[0].recursive_read_only");
+	m->propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE;
+	m->readonly = 0;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[0].recursive_read_only");
+}
+END_TEST
+
+START_TEST(test_config_mounts_replace_defaults)
+{
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	add_mount(&f, "/etc/hosts", "/srv/my-hosts");
+	add_mount(&f, "/dev/shm", "/srv/shm");
+	add_mount(&f, "//etc/./resolv.conf", "/srv/resolv");
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/hosts"), "source"), "/srv/my-hosts");
+	ck_assert_str_eq(jstr(find_mount(j, "/dev/shm"), "source"), "/srv/shm");
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/resolv.conf"), "source"), "/srv/resolv");
+	ck_assert_str_eq(jstr(find_mount(j, "/etc/hostname"), "source"), "/run/crid/pods/p1/hostname");
+	json_decref(j);
+
+	/* A /dev of the config's replaces every default under /dev. */
+	fx_init(&f);
+	add_mount(&f, "/dev", "/srv/dev");
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(find_mount(j, "/dev"), "source"), "/srv/dev");
+	ck_assert_ptr_null(find_mount(j, "/dev/pts"));
+	ck_assert_ptr_null(find_mount(j, "/dev/shm"));
+	ck_assert_ptr_null(find_mount(j, "/dev/mqueue"));
+	ck_assert_ptr_nonnull(find_mount(j, "/proc"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_mounts_sorted)
+{
+	struct fx f;
+	json_t *j, *m;
+	size_t i, prev = 0, data = SIZE_MAX, sub = SIZE_MAX;
+
+	fx_init(&f);
+	add_mount(&f, "/data/sub/deeper", "/srv/deeper");
+	add_mount(&f, "/data/sub", "/srv/sub");
+	add_mount(&f, "/data", "/srv/data");
+	j = build_ok(&f);
+	json_array_foreach(json_object_get(j, "mounts"), i, m) {
+		const char *d = jstr(m, "destination");
+		size_t depth = 0;
+
+		for (const char *p = d; *p; p++)
+			depth += *p == '/';
+		ck_assert_msg(depth >= prev, "%s comes after a deeper mount", d);
+		prev = depth;
+		if (strcmp(d, "/data") == 0)
+			data = i;
+		if (strcmp(d, "/data/sub") == 0)
+			sub = i;
+	}
+	ck_assert_uint_lt(data, sub);
+	/* The defaults keep their order among equals: /dev before /dev/pts. */
+	ck_assert_str_eq(jstr(json_array_get(json_object_get(j, "mounts"), 0), "destination"), "/proc");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_mount_errors)
+{
+	struct fx f;
+	Runtime__V1__ImageSpec image;
+
+	fx_init(&f);
+	add_mount(&f, "/ok", "/srv/ok");
+	add_mount(&f, "/x", "relative/path");
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].host_path");
+	f.m[1].host_path = "";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].host_path");
+	f.m[1].host_path = "/srv/x";
+	f.m[1].container_path = "x";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].container_path");
+	f.m[1].container_path = "";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].container_path");
+	f.m[1].container_path = "/ok/";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].container_path /ok is also mounts[0]'s");
+	f.m[1].container_path = "/a/..";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].container_path");
+	f.m[1].container_path = "/x";
+	runtime__v1__image_spec__init(&image);
+	image.image = "docker.io/library/busybox:latest";
+	f.m[1].image = &image;
+	f.m[1].host_path = "";
+	build_fails(&f, CRID_UNIMPLEMENTED, "mounts[1].image");
+}
+END_TEST
+
+/* ---- namespaces ---- */
+
+START_TEST(test_namespaces_pod)
+{
+	struct fx f;
+	json_t *j, *n;
+
+	fx_init(&f);
+	f.in.ns.pid = "/proc/42/ns/pid";
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(find_ns(j, "pid"), "path"), "/proc/42/ns/pid");
+	ck_assert_str_eq(jstr(find_ns(j, "network"), "path"), "/run/crid/pods/p1/ns/net");
+	ck_assert_str_eq(jstr(find_ns(j, "ipc"), "path"), "/run/crid/pods/p1/ns/ipc");
+	ck_assert_str_eq(jstr(find_ns(j, "uts"), "path"), "/run/crid/pods/p1/ns/uts");
+	n = find_ns(j, "mount");
+	ck_assert_ptr_nonnull(n);
+	ck_assert_ptr_null(json_object_get(n, "path"));
+	ck_assert_ptr_null(find_ns(j, "cgroup"));
+	ck_assert_ptr_null(find_ns(j, "user"));
+	json_decref(j);
+
+	/* The container asks for its own PID namespace. */
+	f.nsopt.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	j = build_ok(&f);
+	n = find_ns(j, "pid");
+	ck_assert_ptr_nonnull(n);
+	ck_assert_ptr_null(json_object_get(n, "path"));
+	json_decref(j);
+
+	/* A pod that shares none: a new one too. */
+	f.nsopt.pid = RUNTIME__V1__NAMESPACE_MODE__POD;
+	f.in.ns.pid = NULL;
+	j = build_ok(&f);
+	n = find_ns(j, "pid");
+	ck_assert_ptr_nonnull(n);
+	ck_assert_ptr_null(json_object_get(n, "path"));
+	json_decref(j);
+
+	/* TARGET: the caller passes the target's namespace. */
+	f.nsopt.pid = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+	f.nsopt.target_id = "abc";
+	build_fails(&f, CRID_UNIMPLEMENTED, "namespace_options.pid");
+	f.in.ns.pid = "/proc/77/ns/pid";
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(find_ns(j, "pid"), "path"), "/proc/77/ns/pid");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_namespaces_host)
+{
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	f.in.ns.host_network = f.in.ns.host_ipc = f.in.ns.host_pid = true;
+	f.in.ns.network = f.in.ns.ipc = f.in.ns.uts = NULL;
+	f.nsopt.network = f.nsopt.pid = f.nsopt.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	j = build_ok(&f);
+	ck_assert_ptr_null(find_ns(j, "pid"));
+	ck_assert_ptr_null(find_ns(j, "network"));
+	ck_assert_ptr_null(find_ns(j, "ipc"));
+	ck_assert_ptr_null(find_ns(j, "uts"));
+	ck_assert_ptr_nonnull(find_ns(j, "mount"));
+	/* runc refuses a hostname with the host's UTS namespace. */
+	ck_assert_ptr_null(json_object_get(j, "hostname"));
+	ck_assert(arr_has(jget(j, "process.env"), "HOSTNAME=pod-1"));
+	json_decref(j);
+
+	/* No hostname given: the host's. */
+	f.in.hostname = NULL;
+	j = build_ok(&f);
+	{
+		char host[256] = "", want[300];
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(want, sizeof(want), "HOSTNAME=%s", host);
+		ck_assert(arr_has(jget(j, "process.env"), want));
+	}
+	json_decref(j);
+
+	/* A path and a host flag: the host wins. */
+	f.in.ns.network = "/run/x/net";
+	j = build_ok(&f);
+	ck_assert_ptr_null(find_ns(j, "network"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_namespaces_inconsistent)
+{
+	struct fx f;
+	Runtime__V1__UserNamespace u;
+
+	fx_init(&f);
+	f.in.ns.network = NULL;
+	build_fails(&f, CRID_INTERNAL, "network namespace");
+	fx_init(&f);
+	f.in.ns.ipc = NULL;
+	build_fails(&f, CRID_INTERNAL, "IPC namespace");
+	fx_init(&f);
+	runtime__v1__user_namespace__init(&u);
+	u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+	f.nsopt.userns_options = &u;
+	build_fails(&f, CRID_UNIMPLEMENTED, "namespace_options.userns_options");
+	u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	json_decref(build_ok(&f));
+}
+END_TEST
+
+/* ---- resources ---- */
+
+START_TEST(test_resources_mapping)
+{
+	Runtime__V1__LinuxContainerResources r;
+	Runtime__V1__HugepageLimit h[2], *hp[2] = { &h[0], &h[1] };
+	struct crid_err e = { 0 };
+	json_t *j = NULL, *hl;
+
+	runtime__v1__linux_container_resources__init(&r);
+	runtime__v1__hugepage_limit__init(&h[0]);
+	runtime__v1__hugepage_limit__init(&h[1]);
+	r.cpu_shares = 512;
+	r.cpu_quota = 50000;
+	r.cpu_period = 100000;
+	r.cpuset_cpus = "0-1,3";
+	r.cpuset_mems = "0";
+	r.memory_limit_in_bytes = 128 << 20;
+	r.memory_swap_limit_in_bytes = 256 << 20;
+	h[0].page_size = "2MB";
+	h[0].limit = 0;
+	h[1].page_size = "1GB";
+	h[1].limit = 1ULL << 30;
+	r.hugepage_limits = hp;
+	r.n_hugepage_limits = 2;
+	r.oom_score_adj = 500;
+	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(jint(j, "cpu.shares"), 512);
+	ck_assert_int_eq(jint(j, "cpu.quota"), 50000);
+	ck_assert_int_eq(jint(j, "cpu.period"), 100000);
+	ck_assert_str_eq(jstr(j, "cpu.cpus"), "0-1,3");
+	ck_assert_str_eq(jstr(j, "cpu.mems"), "0");
+	ck_assert_int_eq(jint(j, "memory.limit"), 128 << 20);
+	ck_assert_int_eq(jint(j, "memory.swap"), 256 << 20);
+	hl = json_object_get(j, "hugepageLimits");
+	ck_assert_uint_eq(json_array_size(hl), 2);
+	ck_assert_str_eq(jstr(json_array_get(hl, 0), "pageSize"), "2MB");
+	ck_assert_int_eq(jint(json_array_get(hl, 0), "limit"), 0);
+	ck_assert_str_eq(jstr(json_array_get(hl, 1), "pageSize"), "1GB");
+	ck_assert_int_eq(jint(json_array_get(hl, 1), "limit"), 1 << 30);
+	ck_assert_ptr_null(json_object_get(j, "oomScoreAdj"));
+	ck_assert_ptr_null(json_object_get(j, "unified"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_resources_unset)
+{
+	Runtime__V1__LinuxContainerResources r;
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+
+	ck_assert_int_eq(crid_spec_resources(NULL, &j, &e), 0);
+	ck_assert(json_is_object(j) && json_object_size(j) == 0);
+	json_decref(j);
+	runtime__v1__linux_container_resources__init(&r);
+	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_uint_eq(json_object_size(j), 0);
+	json_decref(j);
+	/* Only a quota (-1: unlimited), only memory without swap. */
+	r.cpu_quota = -1;
+	r.memory_limit_in_bytes = 1 << 20;
+	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(jint(j, "cpu.quota"), -1);
+	ck_assert_ptr_null(jget(j, "cpu.shares"));
+	ck_assert_ptr_null(jget(j, "cpu.period"));
+	ck_assert_ptr_null(jget(j, "memory.swap"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_resources_errors)
+{
+	Runtime__V1__LinuxContainerResources r;
+	Runtime__V1__HugepageLimit h, *hp[1] = { &h };
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+	struct fx f;
+
+	runtime__v1__linux_container_resources__init(&r);
+	r.cpu_shares = -2;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "cpu_shares"));
+	r.cpu_shares = 0;
+	r.cpu_period = -1;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "cpu_period"));
+	r.cpu_period = 0;
+	r.cpuset_cpus = "0-a";
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "cpuset_cpus"));
+	r.cpuset_cpus = "";
+	r.cpuset_mems = "1,";
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "cpuset_mems"));
+	r.cpuset_mems = "";
+	r.memory_limit_in_bytes = -5;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "memory_limit_in_bytes"));
+	r.memory_limit_in_bytes = 0;
+	r.memory_swap_limit_in_bytes = -5;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "memory_swap_limit_in_bytes"));
+	r.memory_swap_limit_in_bytes = 0;
+	runtime__v1__hugepage_limit__init(&h);
+	r.hugepage_limits = hp;
+	r.n_hugepage_limits = 1;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].page_size"));
+	h.page_size = "../x";
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].page_size"));
+	h.page_size = "2MB";
+	h.limit = UINT64_MAX;
+	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].limit"));
+	ck_assert_ptr_null(j);
+
+	/* Through crid_spec_build, the path to the field. */
+	fx_init(&f);
+	f.res.cpu_shares = -2;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.resources.cpu_shares");
+}
+END_TEST
+
+static bool hugetlb_present(void)
+{
+	char line[512] = "";
+	FILE *f;
+	bool v2;
+
+	if (access("/sys/fs/cgroup/hugetlb", F_OK) == 0)
+		return true;
+	f = fopen("/sys/fs/cgroup/cgroup.controllers", "re");
+	if (!f)
+		return false;
+	v2 = fgets(line, sizeof(line), f) && strstr(line, "hugetlb");
+	fclose(f);
+	return v2;
+}
+
+START_TEST(test_resources_in_spec)
+{
+	Runtime__V1__HugepageLimit h, *hp[1] = { &h };
+	struct fx f;
+	json_t *j, *rules;
+
+	fx_init(&f);
+	runtime__v1__hugepage_limit__init(&h);
+	h.page_size = "2MB";
+	f.res.cpu_shares = 2;
+	f.res.cpu_quota = 20000;
+	f.res.cpu_period = 100000;
+	f.res.cpuset_cpus = "0";
+	f.res.memory_limit_in_bytes = 64 << 20;
+	f.res.hugepage_limits = hp;
+	f.res.n_hugepage_limits = 1;
+	j = build_ok(&f);
+	ck_assert_int_eq(jint(j, "linux.resources.cpu.shares"), 2);
+	ck_assert_int_eq(jint(j, "linux.resources.cpu.quota"), 20000);
+	ck_assert_int_eq(jint(j, "linux.resources.cpu.period"), 100000);
+	ck_assert_str_eq(jstr(j, "linux.resources.cpu.cpus"), "0");
+	ck_assert_int_eq(jint(j, "linux.resources.memory.limit"), 64 << 20);
+	/* Hugepage limits only where a hugetlb controller can enforce them. */
+	ck_assert(hugetlb_present() == (jget(j, "linux.resources.hugepageLimits") != NULL));
+	/* Device rules: deny all first, then the standard devices. */
+	rules = jget(j, "linux.resources.devices");
+	ck_assert_uint_gt(json_array_size(rules), 5);
+	ck_assert(json_is_false(json_object_get(json_array_get(rules, 0), "allow")));
+	ck_assert_str_eq(jstr(json_array_get(rules, 0), "access"), "rwm");
+	{
+		bool null_dev = false, pts = false;
+		size_t i;
+		json_t *r;
+
+		json_array_foreach(rules, i, r) {
+			json_t *maj = json_object_get(r, "major"), *min = json_object_get(r, "minor");
+
+			if (json_is_true(json_object_get(r, "allow")) && maj && json_integer_value(maj) == 1 && min &&
+			    json_integer_value(min) == 3)
+				null_dev = true;
+			if (json_is_true(json_object_get(r, "allow")) && maj && json_integer_value(maj) == 136 && !min)
+				pts = true;
+		}
+		ck_assert(null_dev && pts);
+	}
+	ck_assert_ptr_null(jget(j, "linux.devices"));
+	ck_assert_ptr_null(jget(j, "linux.sysctl"));
+	ck_assert_ptr_null(jget(j, "linux.seccomp"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_oom_score_adj)
+{
+	static const struct {
+		int64_t in;
+		int64_t want; /* -1: absent */
+	} cases[] = { { -997, -1 }, { -1, -1 }, { 0, -1 }, { 1, 1 }, { 500, 500 }, { 1000, 1000 }, { 5000, 1000 } };
+	struct fx f;
+
+	fx_init(&f);
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(cases); i++) {
+		json_t *j;
+
+		f.res.oom_score_adj = cases[i].in;
+		j = build_ok(&f);
+		if (cases[i].want < 0)
+			ck_assert_msg(jget(j, "process.oomScoreAdj") == NULL, "oomScoreAdj for %lld",
+				      (long long)cases[i].in);
+		else
+			ck_assert_int_eq(jint(j, "process.oomScoreAdj"), cases[i].want);
+		json_decref(j);
+	}
+	/* No resources at all. */
+	f.lc.resources = NULL;
+	json_decref(build_ok(&f));
+}
+END_TEST
+
+/* ---- capabilities ---- */
+
+static const char *const docker_caps[] = {
+	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",	   "CAP_FOWNER",     "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID",	   "CAP_SETUID",	   "CAP_SETFCAP",    "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",	   "CAP_AUDIT_WRITE",
+};
+
+#define ALL_HELD ((UINT64_C(1) << 41) - 1)
+
+static json_t *caps_ok(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t held)
+{
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+	int r = crid_spec_capabilities(sc, held, &j, &e);
+
+	ck_assert_msg(r == 0, "crid_spec_capabilities: %s", e.msg);
+	return j;
+}
+
+static void caps_fail(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t held, int status,
+		      const char *needle)
+{
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+
+	ck_assert_int_lt(crid_spec_capabilities(sc, held, &j, &e), 0);
+	ck_assert_ptr_null(j);
+	ck_assert_msg(e.status == status, "status %s (%s)", crid_status_name(e.status), e.msg);
+	ck_assert_msg(strstr(e.msg, needle), "message \"%s\" does not name \"%s\"", e.msg, needle);
+}
+
+/* The same list in bounding, effective and permitted. */
+static json_t *caps_set(json_t *c)
+{
+	json_t *b = json_object_get(c, "bounding");
+
+	ck_assert(json_equal(b, json_object_get(c, "effective")));
+	ck_assert(json_equal(b, json_object_get(c, "permitted")));
+	return b;
+}
+
+START_TEST(test_caps_default)
+{
+	json_t *j = caps_ok(NULL, ALL_HELD), *set = caps_set(j);
+
+	ck_assert_uint_eq(json_array_size(set), CRID_ARRAY_SIZE(docker_caps));
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(docker_caps); i++)
+		ck_assert_msg(arr_has(set, docker_caps[i]), "%s missing", docker_caps[i]);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "inheritable")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "ambient")), 0);
+	json_decref(j);
+
+	/* Never more than crid holds: without CAP_NET_RAW (13). */
+	j = caps_ok(NULL, ALL_HELD & ~(UINT64_C(1) << 13));
+	ck_assert(!arr_has(caps_set(j), "CAP_NET_RAW"));
+	ck_assert_uint_eq(json_array_size(caps_set(j)), CRID_ARRAY_SIZE(docker_caps) - 1);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_caps_add_drop)
+{
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__Capability c;
+	char *add[] = { "NET_ADMIN", "cap_sys_time" }, *drop[] = { "CHOWN", "CAP_KILL" };
+	json_t *j, *set;
+
+	runtime__v1__linux_container_security_context__init(&sc);
+	runtime__v1__capability__init(&c);
+	sc.capabilities = &c;
+	c.add_capabilities = add;
+	c.n_add_capabilities = 2;
+	c.drop_capabilities = drop;
+	c.n_drop_capabilities = 2;
+	j = caps_ok(&sc, ALL_HELD);
+	set = caps_set(j);
+	ck_assert(arr_has(set, "CAP_NET_ADMIN"));
+	ck_assert(arr_has(set, "CAP_SYS_TIME"));
+	ck_assert(!arr_has(set, "CAP_CHOWN"));
+	ck_assert(!arr_has(set, "CAP_KILL"));
+	ck_assert(arr_has(set, "CAP_SETUID"));
+	ck_assert_uint_eq(json_array_size(set), CRID_ARRAY_SIZE(docker_caps));
+	json_decref(j);
+
+	/* Dropping wins over adding the same one. */
+	drop[0] = "net_admin";
+	j = caps_ok(&sc, ALL_HELD);
+	ck_assert(!arr_has(caps_set(j), "CAP_NET_ADMIN"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_caps_all)
+{
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__Capability c;
+	char *all[] = { "ALL" }, *chown_[] = { "CHOWN" }, *nbs[] = { "NET_BIND_SERVICE" };
+	uint64_t held = ALL_HELD & ~(UINT64_C(1) << 24); /* no CAP_SYS_RESOURCE, like this host */
+	json_t *j, *set;
+
+	runtime__v1__linux_container_security_context__init(&sc);
+	runtime__v1__capability__init(&c);
+	sc.capabilities = &c;
+
+	/* add ALL: everything crid holds. */
+	c.add_capabilities = all;
+	c.n_add_capabilities = 1;
+	j = caps_ok(&sc, held);
+	set = caps_set(j);
+	ck_assert_uint_eq(json_array_size(set), 40);
+	ck_assert(arr_has(set, "CAP_SYS_ADMIN"));
+	ck_assert(arr_has(set, "CAP_CHECKPOINT_RESTORE"));
+	ck_assert(!arr_has(set, "CAP_SYS_RESOURCE"));
+	json_decref(j);
+
+	/* add ALL, drop CHOWN. */
+	c.drop_capabilities = chown_;
+	c.n_drop_capabilities = 1;
+	j = caps_ok(&sc, held);
+	ck_assert_uint_eq(json_array_size(caps_set(j)), 39);
+	ck_assert(!arr_has(caps_set(j), "CAP_CHOWN"));
+	json_decref(j);
+
+	/* drop ALL, add NET_BIND_SERVICE. */
+	c.add_capabilities = nbs;
+	c.drop_capabilities = all;
+	j = caps_ok(&sc, held);
+	set = caps_set(j);
+	ck_assert_uint_eq(json_array_size(set), 1);
+	ck_assert(arr_has(set, "CAP_NET_BIND_SERVICE"));
+	json_decref(j);
+
+	/* drop ALL ("all", any case). */
+	c.n_add_capabilities = 0;
+	all[0] = "all";
+	j = caps_ok(&sc, held);
+	ck_assert_uint_eq(json_array_size(caps_set(j)), 0);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_caps_privileged_and_ambient)
+{
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__Capability c;
+	char *drop[] = { "ALL" }, *amb[] = { "NET_BIND_SERVICE" };
+	json_t *j;
+
+	runtime__v1__linux_container_security_context__init(&sc);
+	runtime__v1__capability__init(&c);
+	sc.privileged = 1;
+	sc.capabilities = &c;
+	c.drop_capabilities = drop; /* privileged wins */
+	c.n_drop_capabilities = 1;
+	j = caps_ok(&sc, ALL_HELD);
+	ck_assert_uint_eq(json_array_size(caps_set(j)), 41);
+	for (int i = 0; i <= 40; i++)
+		ck_assert(arr_has(caps_set(j), crid_spec_capability_name(i)));
+	ck_assert_ptr_null(crid_spec_capability_name(41));
+	ck_assert_ptr_null(crid_spec_capability_name(-1));
+	json_decref(j);
+	j = caps_ok(&sc, ALL_HELD & ~(UINT64_C(1) << 24));
+	ck_assert_uint_eq(json_array_size(caps_set(j)), 40);
+	ck_assert(!arr_has(caps_set(j), "CAP_SYS_RESOURCE"));
+	json_decref(j);
+
+	/* Ambient: also inheritable and in the three sets. */
+	sc.privileged = 0;
+	c.add_ambient_capabilities = amb;
+	c.n_add_ambient_capabilities = 1;
+	j = caps_ok(&sc, ALL_HELD);
+	ck_assert(arr_has(caps_set(j), "CAP_NET_BIND_SERVICE"));
+	ck_assert_uint_eq(json_array_size(caps_set(j)), 1);
+	ck_assert(arr_has(json_object_get(j, "ambient"), "CAP_NET_BIND_SERVICE"));
+	ck_assert(arr_has(json_object_get(j, "inheritable"), "CAP_NET_BIND_SERVICE"));
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_caps_errors)
+{
+	Runtime__V1__LinuxContainerSecurityContext sc;
+	Runtime__V1__Capability c;
+	char *bad[] = { "CHOWN", "CAP_FLY" }, *res[] = { "SYS_RESOURCE" };
+	struct fx f;
+
+	runtime__v1__linux_container_security_context__init(&sc);
+	runtime__v1__capability__init(&c);
+	sc.capabilities = &c;
+	c.add_capabilities = bad;
+	c.n_add_capabilities = 2;
+	caps_fail(&sc, ALL_HELD, CRID_INVALID_ARGUMENT, "linux.security_context.capabilities.add_capabilities[1]");
+	c.n_add_capabilities = 0;
+	c.drop_capabilities = bad;
+	c.n_drop_capabilities = 2;
+	caps_fail(&sc, ALL_HELD, CRID_INVALID_ARGUMENT, "capabilities.drop_capabilities[1]");
+	c.n_drop_capabilities = 0;
+	c.add_ambient_capabilities = bad;
+	c.n_add_ambient_capabilities = 2;
+	caps_fail(&sc, ALL_HELD, CRID_INVALID_ARGUMENT, "capabilities.add_ambient_capabilities[1]");
+	c.n_add_ambient_capabilities = 0;
+	/* One crid does not hold. */
+	c.add_capabilities = res;
+	c.n_add_capabilities = 1;
+	caps_fail(&sc, ALL_HELD & ~(UINT64_C(1) << 24), CRID_FAILED_PRECONDITION, "CAP_SYS_RESOURCE");
+
+	/* Through crid_spec_build. */
+	fx_init(&f);
+	f.sc.capabilities = &f.caps;
+	f.caps.add_capabilities = bad;
+	f.caps.n_add_capabilities = 2;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.security_context.capabilities.add_capabilities[1]");
+}
+END_TEST
+
+START_TEST(test_caps_in_spec)
+{
+	uint64_t held = crid_spec_held_capabilities();
+	struct fx f;
+	json_t *j, *set;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	set = jget(j, "process.capabilities.bounding");
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(docker_caps); i++) {
+		int n = -1;
+
+		for (int c = 0; c <= 40; c++) {
+			if (strcmp(crid_spec_capability_name(c), docker_caps[i]) == 0)
+				n = c;
+		}
+		ck_assert_int_ge(n, 0);
+		ck_assert(arr_has(set, docker_caps[i]) == !!(held & (UINT64_C(1) << n)));
+	}
+	ck_assert(json_is_array(jget(j, "process.capabilities.inheritable")));
+	ck_assert(json_is_array(jget(j, "process.capabilities.ambient")));
+	json_decref(j);
+}
+END_TEST
+
+/* ---- privileged, masked paths, security profiles ---- */
+
+START_TEST(test_masked_paths_default)
+{
+	static const char *const masked[] = { "/proc/acpi",	   "/proc/kcore",      "/proc/keys",
+					      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+					      "/proc/sched_debug",   "/proc/scsi",	      "/sys/firmware" };
+	static const char *const ro[] = { "/proc/asound", "/proc/bus", "/proc/fs",
+					  "/proc/irq",	  "/proc/sys", "/proc/sysrq-trigger" };
+	static char *given_m[] = { "/proc/only" }, *given_r[] = { "/proc/ro-only" };
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(masked); i++)
+		ck_assert_msg(arr_has(jget(j, "linux.maskedPaths"), masked[i]), "%s not masked", masked[i]);
+	ck_assert_uint_eq(json_array_size(jget(j, "linux.readonlyPaths")), CRID_ARRAY_SIZE(ro));
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(ro); i++)
+		ck_assert(arr_has(jget(j, "linux.readonlyPaths"), ro[i]));
+	json_decref(j);
+
+	/* The kubelet's lists replace the defaults. */
+	f.sc.masked_paths = given_m;
+	f.sc.n_masked_paths = 1;
+	f.sc.readonly_paths = given_r;
+	f.sc.n_readonly_paths = 1;
+	j = build_ok(&f);
+	assert_strv(jget(j, "linux.maskedPaths"), (const char *const[]){ "/proc/only" }, 1);
+	assert_strv(jget(j, "linux.readonlyPaths"), (const char *const[]){ "/proc/ro-only" }, 1);
+	json_decref(j);
+	given_m[0] = "proc/x";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.security_context.masked_paths[0]");
+	given_m[0] = "/proc/only";
+}
+END_TEST
+
+START_TEST(test_privileged)
+{
+	struct fx f;
+	json_t *j, *rules;
+
+	fx_init(&f);
+	f.sc.privileged = 1;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.security_context.privileged");
+	f.in.pod_linux = NULL;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.security_context.privileged");
+	f.in.pod_linux = &f.pod;
+	f.psc.privileged = 1;
+	j = build_ok(&f);
+	ck_assert_ptr_null(jget(j, "linux.maskedPaths"));
+	ck_assert_ptr_null(jget(j, "linux.readonlyPaths"));
+	ck_assert(mount_opt(find_mount(j, "/sys"), "rw") && !mount_opt(find_mount(j, "/sys"), "ro"));
+	ck_assert(mount_opt(find_mount(j, "/sys/fs/cgroup"), "rw"));
+	rules = jget(j, "linux.resources.devices");
+	ck_assert_uint_eq(json_array_size(rules), 1);
+	ck_assert(json_is_true(json_object_get(json_array_get(rules, 0), "allow")));
+	ck_assert_str_eq(jstr(json_array_get(rules, 0), "access"), "rwm");
+	/* The host's devices, /dev/null among them; never /dev/console. */
+	{
+		size_t i;
+		json_t *d;
+		bool null_dev = false;
+
+		json_array_foreach(jget(j, "linux.devices"), i, d) {
+			const char *p = jstr(d, "path");
+
+			ck_assert_str_ne(p, "/dev/console");
+			ck_assert_msg(strncmp(p, "/dev/pts/", 9) != 0, "%s", p);
+			if (strcmp(p, "/dev/null") == 0) {
+				null_dev = true;
+				ck_assert_str_eq(jstr(d, "type"), "c");
+				ck_assert_int_eq(jint(d, "major"), 1);
+				ck_assert_int_eq(jint(d, "minor"), 3);
+			}
+		}
+		ck_assert(null_dev || access("/dev/null", F_OK) != 0);
+	}
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_security_profiles)
+{
+	Runtime__V1__SecurityProfile sp;
+	struct fx f;
+	json_t *j;
+
+	fx_init(&f);
+	runtime__v1__security_profile__init(&sp);
+	/* RuntimeDefault and Unconfined: unconfined, no seccomp section. */
+	f.sc.seccomp = &sp;
+	f.sc.apparmor = &sp;
+	j = build_ok(&f);
+	ck_assert_ptr_null(jget(j, "linux.seccomp"));
+	ck_assert_ptr_null(jget(j, "process.apparmorProfile"));
+	json_decref(j);
+	sp.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined;
+	json_decref(build_ok(&f));
+
+	sp.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost;
+	sp.localhost_ref = "profiles/strict.json";
+	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.seccomp");
+	f.sc.seccomp = NULL;
+	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.apparmor");
+	f.sc.apparmor = NULL;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	f.sc.apparmor_profile = "runtime/default";
+	json_decref(build_ok(&f));
+	f.sc.apparmor_profile = "localhost/k8s-nginx";
+	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.apparmor_profile");
+	f.sc.apparmor_profile = "";
+	f.sc.seccomp_profile_path = "localhost/x.json";
+	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.seccomp_profile_path");
+	f.sc.seccomp_profile_path = "unconfined";
+	json_decref(build_ok(&f));
+#pragma GCC diagnostic pop
+}
+END_TEST
+
+/* ---- devices ---- */
+
+START_TEST(test_devices)
+{
+	struct fx f;
+	json_t *j, *d, *rules, *last;
+
+	if (access("/dev/null", F_OK) != 0)
+		return;
+	fx_init(&f);
+	f.c.n_devices = 1;
+	f.d[0].container_path = "/dev/mynull";
+	f.d[0].host_path = "/dev/null";
+	f.d[0].permissions = "rw";
+	j = build_ok(&f);
+	ck_assert_uint_eq(json_array_size(jget(j, "linux.devices")), 1);
+	d = json_array_get(jget(j, "linux.devices"), 0);
+	ck_assert_str_eq(jstr(d, "path"), "/dev/mynull");
+	ck_assert_str_eq(jstr(d, "type"), "c");
+	ck_assert_int_eq(jint(d, "major"), 1);
+	ck_assert_int_eq(jint(d, "minor"), 3);
+	ck_assert(json_is_integer(json_object_get(d, "fileMode")));
+	rules = jget(j, "linux.resources.devices");
+	last = json_array_get(rules, json_array_size(rules) - 1);
+	ck_assert(json_is_true(json_object_get(last, "allow")));
+	ck_assert_str_eq(jstr(last, "type"), "c");
+	ck_assert_int_eq(jint(last, "major"), 1);
+	ck_assert_int_eq(jint(last, "minor"), 3);
+	ck_assert_str_eq(jstr(last, "access"), "rw");
+	json_decref(j);
+
+	/* No permissions: rwm. */
+	f.d[0].permissions = "";
+	j = build_ok(&f);
+	rules = jget(j, "linux.resources.devices");
+	ck_assert_str_eq(jstr(json_array_get(rules, json_array_size(rules) - 1), "access"), "rwm");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_device_errors)
+{
+	char tmp[] = "/tmp/test_oci_spec.XXXXXX";
+	int fd = mkstemp(tmp);
+	struct fx f;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fx_init(&f);
+	f.c.n_devices = 2;
+	f.d[0].container_path = "/dev/a";
+	f.d[0].host_path = "/dev/null";
+	f.d[1].container_path = "dev/b";
+	f.d[1].host_path = "/dev/null";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "devices[1].container_path");
+	f.d[1].container_path = "/dev/b";
+	f.d[1].host_path = "null";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "devices[1].host_path");
+	f.d[1].host_path = "/dev/null";
+	f.d[1].permissions = "rwx";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "devices[1].permissions");
+	f.d[1].permissions = "r";
+	f.d[1].host_path = "/dev/no-such-device-here";
+	build_fails(&f, CRID_NOT_FOUND, "devices[1].host_path /dev/no-such-device-here");
+	f.d[1].host_path = tmp;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "is not a device");
+	unlink(tmp);
+}
+END_TEST
+
+/* ---- annotations, required keys, validation ---- */
+
+START_TEST(test_annotations)
+{
+	Runtime__V1__ContainerConfig__AnnotationsEntry a[2], *ap[2] = { &a[0], &a[1] };
+	struct fx f;
+	json_t *j, *an;
+
+	fx_init(&f);
+	runtime__v1__container_config__annotations_entry__init(&a[0]);
+	runtime__v1__container_config__annotations_entry__init(&a[1]);
+	a[0].key = "example.com/x";
+	a[0].value = "y";
+	a[1].key = "io.kubernetes.cri.container-type";
+	a[1].value = "sandbox";
+	f.c.annotations = ap;
+	f.c.n_annotations = 2;
+	j = build_ok(&f);
+	an = json_object_get(j, "annotations");
+	ck_assert_str_eq(json_string_value(json_object_get(an, "example.com/x")), "y");
+	ck_assert_str_eq(json_string_value(json_object_get(an, "io.kubernetes.cri.container-type")), "container");
+	ck_assert_str_eq(json_string_value(json_object_get(an, "io.kubernetes.cri.container-name")), "web");
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_required_keys)
+{
+	struct fx f;
+	json_t *j;
+	char *text;
+
+	fx_init(&f);
+	j = build_ok(&f);
+	ck_assert(json_is_string(jget(j, "ociVersion")));
+	ck_assert(json_is_object(jget(j, "root")));
+	ck_assert(json_is_string(jget(j, "root.path")));
+	ck_assert(json_is_object(jget(j, "process")));
+	ck_assert(json_is_array(jget(j, "process.args")) && json_array_size(jget(j, "process.args")) > 0);
+	ck_assert(json_is_string(jget(j, "process.cwd")));
+	ck_assert(json_is_integer(jget(j, "process.user.uid")));
+	ck_assert(json_is_integer(jget(j, "process.user.gid")));
+	ck_assert(json_is_array(jget(j, "process.env")));
+	ck_assert(json_is_object(jget(j, "process.capabilities")));
+	ck_assert(json_is_array(jget(j, "mounts")));
+	ck_assert(json_is_object(jget(j, "linux")));
+	ck_assert(json_is_array(jget(j, "linux.namespaces")));
+	ck_assert(json_is_object(jget(j, "linux.resources")));
+	ck_assert(json_is_object(jget(j, "annotations")));
+	/* Every mount has a destination, a type, a source and options. */
+	{
+		size_t i;
+		json_t *m;
+
+		json_array_foreach(json_object_get(j, "mounts"), i, m) {
+			ck_assert(json_is_string(json_object_get(m, "destination")));
+			ck_assert(json_string_value(json_object_get(m, "destination"))[0] == '/');
+			ck_assert(json_is_string(json_object_get(m, "type")));
+			ck_assert(json_is_string(json_object_get(m, "source")));
+			ck_assert(json_is_array(json_object_get(m, "options")));
+		}
+	}
+	text = json_dumps(j, JSON_COMPACT);
+	ck_assert_ptr_nonnull(text);
+	free(text);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_invalid_input)
+{
+	struct crid_err e = { 0 };
+	json_t *j = NULL;
+	struct fx f;
+
+	fx_init(&f);
+	f.in.config = NULL;
+	ck_assert_int_lt(crid_spec_build(&f.in, &j, &e), 0);
+	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(e.msg, "config"));
+	ck_assert_int_lt(crid_spec_build(NULL, &j, &e), 0);
+	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
+
+	fx_init(&f);
+	f.c.metadata = NULL;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "metadata.name is empty");
+	f.c.metadata = &f.md;
+	f.md.name = "";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "metadata.name is empty");
+	f.md.name = "web";
+	f.in.rootfs = "rootfs";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "rootfs");
+	f.in.rootfs = NULL;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "rootfs");
+	f.in.rootfs = "/r";
+	/* No linux section at all: defaults. */
+	f.c.linux = NULL;
+	json_decref(build_ok(&f));
+}
+END_TEST
+
+/* ---- out of memory ---- */
+
+static int fail_after, allocations;
+
+static void *failing_malloc(size_t n)
+{
+	return allocations++ >= fail_after ? NULL : malloc(n);
+}
+
+/* Every jansson allocation failing in turn: RESOURCE_EXHAUSTED each time,
+ * never a crash or a leak (ASan), until the whole document is built. */
+static void oom_sweep(bool privileged)
+{
+	Runtime__V1__HugepageLimit h, *hp[1] = { &h };
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
+	struct fx f;
+	int r = -ENOMEM;
+
+	fx_init(&f);
+	set_env(&f, 0, "A", "2");
+	add_mount(&f, "/data", "/srv/data")->readonly = 1;
+	add_mount(&f, "/data/in", "/srv/in")->propagation =
+		RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+	runtime__v1__hugepage_limit__init(&h);
+	h.page_size = "2MB";
+	f.res.hugepage_limits = hp;
+	f.res.n_hugepage_limits = 1;
+	f.res.cpu_shares = 2;
+	f.res.memory_limit_in_bytes = 1 << 20;
+	f.res.oom_score_adj = 10;
+	if (access("/dev/null", F_OK) == 0) {
+		f.c.n_devices = 1;
+		f.d[0].container_path = "/dev/x";
+		f.d[0].host_path = "/dev/null";
+	}
+	f.sc.privileged = f.psc.privileged = privileged;
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	for (fail_after = 0; r != 0; fail_after++) {
+		struct crid_err e = { 0 };
+		json_t *j = NULL;
+
+		ck_assert_int_lt(fail_after, 100000);
+		allocations = 0;
+		json_set_alloc_funcs(failing_malloc, free);
+		r = crid_spec_build(&f.in, &j, &e);
+		json_set_alloc_funcs(saved_malloc, saved_free);
+		if (r == 0) {
+			ck_assert_ptr_nonnull(jget(j, "process.args"));
+			json_decref(j);
+			break;
+		}
+		ck_assert_msg(r == -ENOMEM && e.status == CRID_RESOURCE_EXHAUSTED, "after %d: %d %s", fail_after, r,
+			      e.msg);
+		ck_assert_ptr_null(j);
+	}
+	ck_assert_int_gt(fail_after, 100);
+}
+
+START_TEST(test_out_of_memory)
+{
+	oom_sweep(false);
+}
+END_TEST
+
+START_TEST(test_out_of_memory_privileged)
+{
+	oom_sweep(true);
+}
+END_TEST
+
+/* ---- user resolution ---- */
+
+static const char passwd[] = "root:x:0:0:root:/root:/bin/bash\n"
+			     "# a comment\n"
+			     "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+			     "broken line\n"
+			     "app:x:1000:1000::/home/app:/bin/sh\n"
+			     "bad:x:notanumber:1::/:/bin/sh\n"
+			     "other:x:1001:1001::/:/bin/sh"; /* no final newline */
+
+static const char group[] = "root:x:0:\n"
+			    "wheel:x:10:root,app\n"
+			    "staff:x:50:app\n"
+			    "users:x:100:\n"
+			    "#comment:x:7:app\n"
+			    "docker:x:999:other,app\n"
+			    "dup:x:50:app\n"
+			    "appish:x:77:apple,ap,app2\n";
+
+static const struct {
+	const char *user;
+	bool with_passwd, with_group;
+	uint32_t uid, gid;
+	uint32_t gids[4];
+	size_t n_gids;
+} user_cases[] = {
+	{ "root", true, true, 0, 0, { 10 }, 1 },
+	{ "", true, true, 0, 0, { 10 }, 1 },
+	{ NULL, true, true, 0, 0, { 10 }, 1 },
+	{ "app", true, true, 1000, 1000, { 10, 50, 999 }, 3 },
+	{ "1000", true, true, 1000, 1000, { 10, 50, 999 }, 3 },
+	{ "1000:50", true, true, 1000, 50, { 0 }, 0 },
+	{ "app:wheel", true, true, 1000, 10, { 0 }, 0 },
+	{ "app:1234", true, true, 1000, 1234, { 0 }, 0 },
+	{ "0:wheel", true, true, 0, 10, { 0 }, 0 },
+	{ "other", true, true, 1001, 1001, { 999 }, 1 },
+	{ "2000", true, true, 2000, 0, { 0 }, 0 },
+	{ "2000:3000", true, true, 2000, 3000, { 0 }, 0 },
+	{ "1000", false, false, 1000, 0, { 0 }, 0 },
+	{ "app", true, false, 1000, 1000, { 0 }, 0 },
+	{ "", false, false, 0, 0, { 0 }, 0 },
+	{ "2147483647", false, false, 2147483647u, 0, { 0 }, 0 },
+};
+
+START_TEST(test_resolve_user)
+{
+	struct crid_user_ids u = { 0 };
+	struct crid_err e = { 0 };
+	int r;
+
+	r = crid_spec_resolve_user(user_cases[_i].user, user_cases[_i].with_passwd ? passwd : NULL,
+				   user_cases[_i].with_group ? group : NULL, &u, &e);
+	ck_assert_msg(r == 0, "%s: %s", user_cases[_i].user ? user_cases[_i].user : "(null)", e.msg);
+	ck_assert_uint_eq(u.uid, user_cases[_i].uid);
+	ck_assert_uint_eq(u.gid, user_cases[_i].gid);
+	ck_assert_uint_eq(u.n_additional_gids, user_cases[_i].n_gids);
+	for (size_t k = 0; k < u.n_additional_gids; k++)
+		ck_assert_uint_eq(u.additional_gids[k], user_cases[_i].gids[k]);
+	crid_user_ids_free(&u);
+	ck_assert_ptr_null(u.additional_gids);
+	ck_assert_uint_eq(u.n_additional_gids, 0);
+	crid_user_ids_free(&u);
+	crid_user_ids_free(NULL);
+}
+END_TEST
+
+static const struct {
+	const char *user;
+	bool with_passwd, with_group;
+	int status;
+	const char *needle;
+} bad_users[] = {
+	{ "nobody", true, true, CRID_NOT_FOUND, "nobody" },
+	{ "app", false, true, CRID_NOT_FOUND, "app" },
+	{ "bad", true, true, CRID_NOT_FOUND, "bad" },
+	{ "app:nogroup", true, true, CRID_NOT_FOUND, "nogroup" },
+	{ "app:wheel", true, false, CRID_NOT_FOUND, "wheel" },
+	{ "1000:comment", true, true, CRID_NOT_FOUND, "comment" },
+	{ "99999999999", true, true, CRID_INVALID_ARGUMENT, "99999999999" },
+	{ "2147483648", true, true, CRID_INVALID_ARGUMENT, "2147483648" },
+	{ "1000:99999999999", true, true, CRID_INVALID_ARGUMENT, "99999999999" },
+	{ "app:", true, true, CRID_INVALID_ARGUMENT, "group" },
+	{ "-1", true, true, CRID_NOT_FOUND, "-1" },
+};
+
+START_TEST(test_resolve_user_errors)
+{
+	struct crid_user_ids u = { 0 };
+	struct crid_err e = { 0 };
+
+	ck_assert_int_lt(crid_spec_resolve_user(bad_users[_i].user, bad_users[_i].with_passwd ? passwd : NULL,
+						bad_users[_i].with_group ? group : NULL, &u, &e),
+			 0);
+	ck_assert_msg(e.status == bad_users[_i].status, "%s: %s (%s)", bad_users[_i].user,
+		      crid_status_name(e.status), e.msg);
+	ck_assert_msg(strstr(e.msg, bad_users[_i].needle), "\"%s\" does not name %s", e.msg, bad_users[_i].needle);
+	ck_assert_ptr_null(u.additional_gids);
+}
+END_TEST
+
+START_TEST(test_resolve_user_in_spec)
+{
+	struct crid_user_ids u = { 0 };
+	struct crid_err e = { 0 };
+	struct fx f;
+	json_t *j;
+
+	ck_assert_int_eq(crid_spec_resolve_user("app", passwd, group, &u, &e), 0);
+	fx_init(&f);
+	f.in.user = &u;
+	j = build_ok(&f);
+	assert_gids(j, (const json_int_t[]){ 1000, 10, 50, 999 }, 4);
+	json_decref(j);
+	crid_user_ids_free(&u);
+}
+END_TEST
+
+static Suite *oci_spec_suite(void)
+{
+	Suite *s = suite_create("oci_spec");
+	TCase *tp = tcase_create("process");
+	TCase *tm = tcase_create("mounts");
+	TCase *tl = tcase_create("linux");
+	TCase *tc = tcase_create("capabilities");
+	TCase *tu = tcase_create("user");
+	TCase *to = tcase_create("out of memory");
+
+	tcase_add_loop_test(tp, test_args_rules, 0, (int)CRID_ARRAY_SIZE(args_cases));
+	tcase_add_test(tp, test_args_none);
+	tcase_add_test(tp, test_args_in_spec);
+	tcase_add_test(tp, test_env_merge);
+	tcase_add_test(tp, test_env_default_path);
+	tcase_add_test(tp, test_env_override_path_hostname);
+	tcase_add_test(tp, test_env_invalid);
+	tcase_add_test(tp, test_cwd);
+	tcase_add_test(tp, test_user);
+	tcase_add_test(tp, test_root_and_terminal);
+	tcase_add_test(tp, test_rlimits);
+	tcase_add_test(tp, test_oom_score_adj);
+	suite_add_tcase(s, tp);
+
+	tcase_add_test(tm, test_default_mounts);
+	tcase_add_test(tm, test_bind_mounts);
+	tcase_add_test(tm, test_recursive_read_only);
+	tcase_add_test(tm, test_config_mounts_replace_defaults);
+	tcase_add_test(tm, test_mounts_sorted);
+	tcase_add_test(tm, test_mount_errors);
+	suite_add_tcase(s, tm);
+
+	tcase_add_test(tl, test_namespaces_pod);
+	tcase_add_test(tl, test_namespaces_host);
+	tcase_add_test(tl, test_namespaces_inconsistent);
+	tcase_add_test(tl, test_resources_mapping);
+	tcase_add_test(tl, test_resources_unset);
+	tcase_add_test(tl, test_resources_errors);
+	tcase_add_test(tl, test_resources_in_spec);
+	tcase_add_test(tl, test_masked_paths_default);
+	tcase_add_test(tl, test_privileged);
+	tcase_add_test(tl, test_security_profiles);
+	tcase_add_test(tl, test_devices);
+	tcase_add_test(tl, test_device_errors);
+	tcase_add_test(tl, test_annotations);
+	tcase_add_test(tl, test_required_keys);
+	tcase_add_test(tl, test_invalid_input);
+	suite_add_tcase(s, tl);
+
+	tcase_add_test(tc, test_caps_default);
+	tcase_add_test(tc, test_caps_add_drop);
+	tcase_add_test(tc, test_caps_all);
+	tcase_add_test(tc, test_caps_privileged_and_ambient);
+	tcase_add_test(tc, test_caps_errors);
+	tcase_add_test(tc, test_caps_in_spec);
+	suite_add_tcase(s, tc);
+
+	/* The privileged sweep walks the host's /dev at every step. */
+	tcase_set_timeout(to, 120);
+	tcase_add_test(to, test_out_of_memory);
+	tcase_add_test(to, test_out_of_memory_privileged);
+	suite_add_tcase(s, to);
+
+	tcase_add_loop_test(tu, test_resolve_user, 0, (int)CRID_ARRAY_SIZE(user_cases));
+	tcase_add_loop_test(tu, test_resolve_user_errors, 0, (int)CRID_ARRAY_SIZE(bad_users));
+	tcase_add_test(tu, test_resolve_user_in_spec);
+	suite_add_tcase(s, tu);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(oci_spec_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
