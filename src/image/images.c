@@ -263,15 +263,19 @@ int crid_images_use(struct crid_images *im, const char *name, struct crid_image_
 	if (r < 0)
 		return r;
 	out->layer_dirs = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
+	out->chain_ids = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
 	out->id = strdup(rec.id);
-	if (!out->layer_dirs || !out->id) {
+	if (!out->layer_dirs || !out->chain_ids || !out->id) {
 		crid_image_record_free(&rec);
 		crid_image_use_free(out);
 		return crid_err_nomem(err, "image layers");
 	}
 	for (size_t i = 0; i < rec.n_layers; i++) {
 		out->layer_dirs[i] = crid_image_files_layer_path(&im->files, rec.layers[i].chain_id);
-		if (!out->layer_dirs[i]) {
+		out->chain_ids[i] = strdup(rec.layers[i].chain_id);
+		if (!out->layer_dirs[i] || !out->chain_ids[i]) {
+			free(out->layer_dirs[i]);
+			free(out->chain_ids[i]);
 			crid_image_record_free(&rec);
 			crid_image_use_free(out);
 			return crid_err_nomem(err, "image layers");
@@ -289,8 +293,41 @@ void crid_image_use_free(struct crid_image_use *u)
 {
 	free(u->id);
 	crid_strv_free(u->layer_dirs, u->n_layers);
+	crid_strv_free(u->chain_ids, u->n_layers);
 	free(u->config);
 	memset(u, 0, sizeof(*u));
+}
+
+int crid_images_hold(struct crid_images *im, const char *user, const struct crid_image_use *u, struct crid_err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&im->lock);
+	/* Under the lock that RemoveImage takes: the layers are still there. */
+	for (size_t i = 0; i < u->n_layers; i++) {
+		if (!crid_image_files_has_layer(&im->files, u->chain_ids[i])) {
+			pthread_mutex_unlock(&im->lock);
+			return crid_err_set(err, CRID_NOT_FOUND, 0, "image %s was removed meanwhile", u->id);
+		}
+	}
+	r = crid_store_layer_users_add(im->db, user, u->chain_ids, u->n_layers, err);
+	pthread_mutex_unlock(&im->lock);
+	return r;
+}
+
+void crid_images_release(struct crid_images *im, const char *user)
+{
+	char **orphans = NULL;
+	size_t n = 0;
+	struct crid_err err;
+
+	pthread_mutex_lock(&im->lock);
+	if (crid_store_layer_users_drop(im->db, user, &orphans, &n, &err) < 0)
+		log_warn("cannot release the layers of a container", "container", user, "error", err.msg);
+	else
+		crid_images_collect_locked(im, orphans, n);
+	pthread_mutex_unlock(&im->lock);
+	crid_strv_free(orphans, n);
 }
 
 /* ---- handlers ---- */

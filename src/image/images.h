@@ -22,6 +22,7 @@ int crid_images_register(struct crid_images *im, struct crid_rpc_methods *method
 struct crid_image_use {
 	char *id;	   /* "sha256:..." */
 	char **layer_dirs; /* absolute, bottom layer first */
+	char **chain_ids;  /* of the same layers */
 	size_t n_layers;
 	char *config;	   /* the image config JSON */
 	size_t config_len;
@@ -31,6 +32,12 @@ struct crid_image_use {
  * NOT_FOUND naming it when absent: the kubelet pulls first. */
 int crid_images_use(struct crid_images *im, const char *name, struct crid_image_use *out, struct crid_err *err);
 void crid_image_use_free(struct crid_image_use *u);
+
+/* Keeps the layers of u for user (a container ID) until released, even
+ * when the image is removed meanwhile. */
+int crid_images_hold(struct crid_images *im, const char *user, const struct crid_image_use *u, struct crid_err *err);
+/* Lets go of them; layers no one uses any more are removed. Idempotent. */
+void crid_images_release(struct crid_images *im, const char *user);
 
 /* Shutdown began: transfers in progress abort. */
 void crid_images_shutdown(struct crid_images *im);

@@ -473,6 +473,8 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	int r;
 
 	r = crid_images_use(rt->images, c->image_name, &img, err);
+	if (r == 0)
+		r = crid_images_hold(rt->images, c->id, &img, err);
 	if (r < 0)
 		return r;
 	c->image_id = strdup(img.id);
@@ -593,6 +595,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
 		crid_oci_delete(&oci, c->id, &ignored);
 		remove_container_files(c, &ignored);
+		crid_images_release(rt->images, c->id);
 		unlink_container(rt, c);
 		return crid_err_wrap(err, "create container %s: ", c->name_key);
 	}
@@ -822,6 +825,7 @@ static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct 
 	if (r < 0)
 		return r;
 	crid_object_forget(rt, "container", c->id);
+	crid_images_release(rt->images, c->id);
 	unlink_container(rt, c);
 	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 	log_info("container removed", "container", c->id);

@@ -3,7 +3,11 @@
  * namespaces, live shims, exit files), so after a crash or a reboot every
  * object is reported as it really is, and everything left over can be
  * removed through the normal RPCs. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "runtime/runtime_internal.h"
 #include "shim/protocol.h"
@@ -244,6 +249,58 @@ fail:
 	log_error("cannot recover a container record", "container", rec->id);
 }
 
+/* Directories under dir whose names are no known object: what a crash in
+ * the middle of a create left. */
+static void remove_unknown_dirs(struct crid_runtime *rt, const char *dir, bool pods, bool containers_run_dir)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		bool known = false;
+		struct crid_err err;
+
+		if (strlen(de->d_name) != CRID_ID_LEN)
+			continue;
+		if (pods) {
+			for (struct crid_pod *p = rt->pods; p && !known; p = p->next)
+				known = strcmp(p->id, de->d_name) == 0;
+		} else {
+			for (struct crid_container *c = rt->containers; c && !known; c = c->next)
+				known = strcmp(c->id, de->d_name) == 0;
+		}
+		if (known)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		log_info("removing what an interrupted create left", "path", path);
+		if (pods) {
+			crid_pod_ns_remove(path, &err);
+			continue;
+		}
+		if (containers_run_dir) {
+			char rootfs[PATH_MAX + 8];
+
+			/* A create the runtime finished: its process waits to start. */
+			for (size_t i = 0; i < rt->cfg->n_runtimes; i++) {
+				char root[PATH_MAX];
+				struct crid_oci_runtime oci;
+
+				crid_oci_runtime_for(rt, &rt->cfg->runtimes[i], root, sizeof(root), &oci);
+				crid_oci_delete(&oci, de->d_name, &err);
+			}
+			snprintf(rootfs, sizeof(rootfs), "%s/rootfs", path);
+			umount2(rootfs, MNT_DETACH);
+		}
+		if (crid_rmtree_at(AT_FDCWD, path, &err) < 0)
+			log_warn("cannot remove a leftover", "path", path, "error", err.msg);
+		if (containers_run_dir)
+			crid_images_release(rt->images, de->d_name);
+	}
+}
+
 int crid_runtime_recover(struct crid_runtime *rt, struct crid_err *err)
 {
 	struct crid_object_record *recs = NULL;
@@ -260,5 +317,8 @@ int crid_runtime_recover(struct crid_runtime *rt, struct crid_err *err)
 	for (size_t i = 0; i < n; i++)
 		recover_container(rt, &recs[i]);
 	crid_object_records_free(recs, n);
+	remove_unknown_dirs(rt, rt->pods_dir, true, false);
+	remove_unknown_dirs(rt, rt->containers_dir, false, true);
+	remove_unknown_dirs(rt, rt->upper_dir, false, false);
 	return 0;
 }

@@ -47,7 +47,11 @@ static const char schema[] =
 	" id TEXT NOT NULL,"
 	" config BLOB NOT NULL,"
 	" state TEXT NOT NULL,"
-	" PRIMARY KEY (kind, id));";
+	" PRIMARY KEY (kind, id));"
+	"CREATE TABLE IF NOT EXISTS layer_users ("
+	" user_id TEXT NOT NULL,"
+	" chain_id TEXT NOT NULL,"
+	" PRIMARY KEY (user_id, chain_id));";
 
 static int db_error(struct crid_store *s, struct crid_err *err, const char *what)
 {
@@ -483,12 +487,16 @@ int crid_store_image_list(struct crid_store *s, struct crid_image_record **out, 
 static int drop_orphans_locked(struct crid_store *s, char ***orphans, size_t *n, struct crid_err *err)
 {
 	int r = query_strings(s,
-			      "SELECT chain_id FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
+			      "SELECT chain_id FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers) "
+			      "AND chain_id NOT IN (SELECT chain_id FROM layer_users)",
 			      NULL, orphans, n, err);
 
 	if (r < 0)
 		return r;
-	r = exec_text(s, "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)", err, 0);
+	r = exec_text(s,
+		      "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers) "
+		      "AND chain_id NOT IN (SELECT chain_id FROM layer_users)",
+		      err, 0);
 	if (r < 0) {
 		crid_strv_free(*orphans, *n);
 		*orphans = NULL;
@@ -713,4 +721,48 @@ int crid_store_object_list(struct crid_store *s, const char *kind, struct crid_o
 	*out = v;
 	*n = len;
 	return 0;
+}
+
+int crid_store_layer_users_add(struct crid_store *s, const char *user, char *const *chain_ids, size_t n,
+			       struct crid_err *err)
+{
+	STORE_LOCKED(s);
+	int r = begin(s, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = exec_text(s, "INSERT OR IGNORE INTO layer_users(user_id, chain_id) VALUES(?1, ?2)", err, 2, user,
+			      chain_ids[i]);
+	if (r < 0) {
+		rollback(s);
+		return r;
+	}
+	return commit(s, err);
+}
+
+int crid_store_layer_users_drop(struct crid_store *s, const char *user, char ***orphans, size_t *n_orphans,
+				struct crid_err *err)
+{
+	STORE_LOCKED(s);
+	int r = begin(s, err);
+
+	*orphans = NULL;
+	*n_orphans = 0;
+	if (r < 0)
+		return r;
+	r = exec_text(s, "DELETE FROM layer_users WHERE user_id = ?1", err, 1, user);
+	if (r == 0)
+		r = drop_orphans_locked(s, orphans, n_orphans, err);
+	if (r < 0) {
+		rollback(s);
+		return r;
+	}
+	r = commit(s, err);
+	if (r < 0) {
+		crid_strv_free(*orphans, *n_orphans);
+		*orphans = NULL;
+		*n_orphans = 0;
+	}
+	return r;
 }

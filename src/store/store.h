@@ -65,6 +65,14 @@ int crid_store_image_remove_name(struct crid_store *s, const char *name, int *im
 int crid_store_image_remove(struct crid_store *s, const char *id, char ***orphans, size_t *n_orphans,
 			    struct crid_err *err);
 
+/* Layers a container's root file system is made of: they stay while the
+ * container does, even when every image using them is removed. Dropping
+ * the last user removes the layers no one uses any more, as above. */
+int crid_store_layer_users_add(struct crid_store *s, const char *user, char *const *chain_ids, size_t n,
+			       struct crid_err *err);
+int crid_store_layer_users_drop(struct crid_store *s, const char *user, char ***orphans, size_t *n_orphans,
+				struct crid_err *err);
+
 /* Whether a layer is recorded. */
 int crid_store_layer_known(struct crid_store *s, const char *chain_id, struct crid_err *err);
 

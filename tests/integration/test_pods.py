@@ -302,7 +302,7 @@ def test_pod_network_has_only_loopback_up(pod_env):
     cid, ccfg = env.run(pid, cfg, "net", ["sh", "-c", script])
     env.wait_output(cfg, ccfg, "done")
     out = env.output(cfg, ccfg)
-    assert net_dev_names(ph_section(out)) == ["lo"], out
+    assert net_dev_names(section(out, "BEGIN", "END")) == ["lo"], out
     flags = [ln for ln in out if ln.startswith("flags=")]
     assert flags and flags[0] != "flags=", out
     assert int(flags[0].split("=", 1)[1], 16) & 0x1, f"lo is not up: {flags[0]}"
@@ -317,17 +317,13 @@ def test_pod_network_has_only_loopback_up(pod_env):
     assert ns_ino in pinned, "the container's netns is not the pod's pinned one"
 
 
-def ph_section(out):
-    return section(out, "BEGIN", "END")
-
-
 def test_host_network(pod_env):
     env, a = pod_env, pod_env.api
     env.pull()
     pid, cfg = env.new_pod(network=a.NODE)
     st, out = env.run_to_exit(pid, cfg, "net", ["sh", "-c", "echo BEGIN; cat /proc/net/dev; echo END"])
     assert st.exit_code == 0, st
-    assert net_dev_names(ph_section(out)) == host_net_dev_names(), out
+    assert net_dev_names(section(out, "BEGIN", "END")) == host_net_dev_names(), out
     assert env.pod_status(pid).status.linux.namespaces.options.network == a.NODE
 
 
