@@ -631,19 +631,9 @@ static int image_fs_info(void *data, const ProtobufCMessage *request, struct cri
 
 int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err)
 {
-	static const struct {
-		const char *name;
-		crid_rpc_handler fn;
-	} handlers[] = {
+	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "ListImages", list_images },	 { "StreamImages", stream_images }, { "ImageStatus", image_status },
 		{ "PullImage", pull_image },	 { "RemoveImage", remove_image },   { "ImageFsInfo", image_fs_info },
 	};
-
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
-		int r = crid_rpc_methods_register(methods, "ImageService", handlers[i].name, handlers[i].fn, im, err);
-
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return crid_rpc_methods_register_all(methods, "ImageService", handlers, CRID_ARRAY_SIZE(handlers), im, err);
 }

@@ -25,6 +25,7 @@
 
 #include "common/cleanup.h"
 #include "common/digest.h"
+#include "common/spawn.h"
 #include "image/reference.h"
 #include "image/whiteout.h"
 
@@ -83,30 +84,16 @@ static int spawn_child(pid_t *pid, const char *dir, const char *diff_id, int str
 {
 	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	char *const argv[] = { "crid", CRID_UNPACK_ARG, (char *)dir, (char *)diff_id, NULL };
-	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int r;
+	struct crid_spawn sp;
+	int r = crid_spawn_init(&sp, 0);
 
-	sigemptyset(&none);
-	sigfillset(&all);
-	r = posix_spawnattr_init(&attr);
 	if (r != 0)
 		return r;
-	r = posix_spawn_file_actions_init(&actions);
-	if (r != 0) {
-		posix_spawnattr_destroy(&attr);
-		return r;
-	}
-	if ((r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
-	    (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0 &&
-	    (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&actions, stream_rd, STDIN_FILENO)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&actions, err_wr, STDERR_FILENO)) == 0 &&
-	    (r = posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)) == 0)
-		r = posix_spawn(pid, "/proc/self/exe", &actions, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+	if ((r = posix_spawn_file_actions_adddup2(&sp.actions, stream_rd, STDIN_FILENO)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&sp.actions, err_wr, STDERR_FILENO)) == 0 &&
+	    (r = posix_spawn_file_actions_addopen(&sp.actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)) == 0)
+		r = posix_spawn(pid, "/proc/self/exe", &sp.actions, &sp.attr, argv, envp);
+	crid_spawn_destroy(&sp);
 	return r;
 }
 

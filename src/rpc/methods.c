@@ -118,3 +118,16 @@ const struct crid_rpc_method *crid_rpc_methods_find(const struct crid_rpc_method
 	name[rest + rest_len - slash - 1] = '\0';
 	return lookup(m, rest, (size_t)(slash - rest), name);
 }
+
+int crid_rpc_methods_register_all(struct crid_rpc_methods *m, const char *service,
+				  const struct crid_rpc_handler_entry *entries, size_t n, void *data,
+				  struct crid_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = crid_rpc_methods_register(m, service, entries[i].name, entries[i].fn, data, err);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -32,6 +32,16 @@ void crid_rpc_methods_free(struct crid_rpc_methods *m);
 int crid_rpc_methods_register(struct crid_rpc_methods *m, const char *service, const char *name,
 			      crid_rpc_handler handler, void *data, struct crid_err *err);
 
+struct crid_rpc_handler_entry {
+	const char *name; /* "Version" */
+	crid_rpc_handler fn;
+};
+
+/* Registers a table of handlers of one service, all with the same data. */
+int crid_rpc_methods_register_all(struct crid_rpc_methods *m, const char *service,
+				  const struct crid_rpc_handler_entry *entries, size_t n, void *data,
+				  struct crid_err *err);
+
 /* Looks up a full path. NULL when it is no CRI method at all; *api_version
  * is set to "v1" or "v1alpha2". */
 const struct crid_rpc_method *crid_rpc_methods_find(const struct crid_rpc_methods *m, const char *path,

@@ -336,22 +336,12 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 
 int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
 {
-	static const struct {
-		const char *name;
-		crid_rpc_handler fn;
-	} handlers[] = {
+	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "ContainerStatus", container_status },
 		{ "ListContainers", list_containers },
 		{ "ExecSync", exec_sync },
 		{ "ReopenContainerLog", reopen_container_log },
 		{ "UpdateContainerResources", update_container_resources },
 	};
-
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
-		int r = crid_rpc_methods_register(m, "RuntimeService", handlers[i].name, handlers[i].fn, rt, err);
-
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 }

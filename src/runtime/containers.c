@@ -24,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "runtime/oci_spec.h"
 #include "runtime/runtime_internal.h"
 #include "shim/protocol.h"
@@ -271,8 +272,7 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 	char sync_fd[16], line[1024];
 	const char *argv[24];
 	size_t k = 0, got = 0;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
+	struct crid_spawn sp;
 	pid_t pid;
 	int r;
 
@@ -302,22 +302,13 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 	if (c->config->tty)
 		argv[k++] = "--tty";
 	argv[k] = NULL;
-	{
-		posix_spawn_file_actions_t fa;
-
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-		posix_spawn_file_actions_adddup2(&fa, sync[1], 3);
-		sigemptyset(&none);
-		sigfillset(&all);
-		posix_spawnattr_init(&attr);
-		posix_spawnattr_setsigmask(&attr, &none);
-		posix_spawnattr_setsigdefault(&attr, &all);
-		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-		r = posix_spawn(&pid, rt->shim_path, &fa, &attr, (char *const *)argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&attr);
+	r = crid_spawn_init(&sp, 0);
+	if (r == 0) {
+		if ((r = posix_spawn_file_actions_addopen(&sp.actions, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
+		    (r = posix_spawn_file_actions_addopen(&sp.actions, 1, "/dev/null", O_WRONLY, 0)) == 0 &&
+		    (r = posix_spawn_file_actions_adddup2(&sp.actions, sync[1], 3)) == 0)
+			r = posix_spawn(&pid, rt->shim_path, &sp.actions, &sp.attr, (char *const *)argv, environ);
+		crid_spawn_destroy(&sp);
 	}
 	close(sync[1]);
 	if (r != 0) {
@@ -914,21 +905,15 @@ int crid_containers_remove_pod(struct crid_runtime *rt, const char *pod_id, stru
 
 int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
 {
-	static const struct {
-		const char *name;
-		crid_rpc_handler fn;
-	} handlers[] = {
+	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "CreateContainer", create_container },
 		{ "StartContainer", start_container },
 		{ "StopContainer", stop_container },
 		{ "RemoveContainer", remove_container },
 	};
+	int r = crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
-		int r = crid_rpc_methods_register(m, "RuntimeService", handlers[i].name, handlers[i].fn, rt, err);
-
-		if (r < 0)
-			return r;
-	}
+	if (r < 0)
+		return r;
 	return crid_container_queries_register(rt, m, err);
 }

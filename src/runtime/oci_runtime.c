@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/spawn.h"
 
 #define RUNTIME_CALL_TIMEOUT_NS (60LL * 1000000000LL)
 #define MAX_RUNTIME_STDERR 8192
@@ -85,9 +86,7 @@ static void kill_from_pid_file(const char *path)
 static int run_process(struct run *r, struct crid_err *err)
 {
 	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
+	struct crid_spawn sp;
 	size_t in_off = 0, in_len = r->stdin_data ? strlen(r->stdin_data) : 0;
 	int64_t deadline = r->deadline_ns ? r->deadline_ns : mono_ns() + RUNTIME_CALL_TIMEOUT_NS;
 	bool killed = false;
@@ -99,22 +98,18 @@ static int run_process(struct run *r, struct crid_err *err)
 		rc = crid_err_set(err, CRID_INTERNAL, errno, "run %s: create pipe", r->argv[0]);
 		goto close_pipes;
 	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	posix_spawn_file_actions_init(&fa);
-	if (r->stdin_data)
-		posix_spawn_file_actions_adddup2(&fa, in_pipe[0], STDIN_FILENO);
-	else
-		posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], STDERR_FILENO);
-	rc = posix_spawn(&pid, r->argv[0], &fa, &attr, (char *const *)r->argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	/* Its own session: a signal to crid's process group is not its. */
+	rc = crid_spawn_init(&sp, POSIX_SPAWN_SETSID);
+	if (rc == 0) {
+		if (r->stdin_data)
+			rc = posix_spawn_file_actions_adddup2(&sp.actions, in_pipe[0], STDIN_FILENO);
+		else
+			rc = posix_spawn_file_actions_addopen(&sp.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+		if (rc == 0 && (rc = posix_spawn_file_actions_adddup2(&sp.actions, out_pipe[1], STDOUT_FILENO)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&sp.actions, err_pipe[1], STDERR_FILENO)) == 0)
+			rc = posix_spawn(&pid, r->argv[0], &sp.actions, &sp.attr, (char *const *)r->argv, environ);
+		crid_spawn_destroy(&sp);
+	}
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	out_pipe[1] = err_pipe[1] = -1;

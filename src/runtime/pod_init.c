@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
@@ -232,29 +233,15 @@ static int spawn_launcher(pid_t *pid, const char *dir, int out_wr)
 {
 	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	char *const argv[] = { "crid", CRID_POD_INIT_ARG, (char *)dir, NULL };
-	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int r;
+	struct crid_spawn sp;
+	int r = crid_spawn_init(&sp, 0);
 
-	sigemptyset(&none);
-	sigfillset(&all);
-	r = posix_spawnattr_init(&attr);
 	if (r != 0)
 		return r;
-	r = posix_spawn_file_actions_init(&actions);
-	if (r != 0) {
-		posix_spawnattr_destroy(&attr);
-		return r;
-	}
-	if ((r = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
-	    (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0 &&
-	    (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0 &&
-	    (r = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&actions, out_wr, STDOUT_FILENO)) == 0)
-		r = posix_spawn(pid, "/proc/self/exe", &actions, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+	if ((r = posix_spawn_file_actions_addopen(&sp.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) == 0 &&
+	    (r = posix_spawn_file_actions_adddup2(&sp.actions, out_wr, STDOUT_FILENO)) == 0)
+		r = posix_spawn(pid, "/proc/self/exe", &sp.actions, &sp.attr, argv, envp);
+	crid_spawn_destroy(&sp);
 	return r;
 }
 

@@ -503,20 +503,10 @@ static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
 {
-	static const struct {
-		const char *name;
-		crid_rpc_handler fn;
-	} handlers[] = {
+	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "RunPodSandbox", run_pod_sandbox },	    { "StopPodSandbox", stop_pod_sandbox },
 		{ "RemovePodSandbox", remove_pod_sandbox }, { "PodSandboxStatus", pod_sandbox_status },
 		{ "ListPodSandbox", list_pod_sandbox },
 	};
-
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
-		int r = crid_rpc_methods_register(m, "RuntimeService", handlers[i].name, handlers[i].fn, rt, err);
-
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 }

@@ -317,24 +317,18 @@ static int get_container_events(void *data, const ProtobufCMessage *request, str
 
 int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err)
 {
-	static const struct {
-		const char *name;
-		crid_rpc_handler fn;
-	} handlers[] = {
+	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "Version", version },
 		{ "Status", status },
 		{ "RuntimeConfig", runtime_config },
 		{ "UpdateRuntimeConfig", update_runtime_config },
 		{ "GetContainerEvents", get_container_events },
 	};
+	int r = crid_rpc_methods_register_all(methods, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(handlers); i++) {
-		int r = crid_rpc_methods_register(methods, "RuntimeService", handlers[i].name, handlers[i].fn, rt,
-						  err);
-		if (r < 0)
-			return r;
-	}
-	if (crid_pods_register(rt, methods, err) < 0 || crid_containers_register(rt, methods, err) < 0)
-		return -EINVAL;
-	return 0;
+	if (r == 0)
+		r = crid_pods_register(rt, methods, err);
+	if (r == 0)
+		r = crid_containers_register(rt, methods, err);
+	return r;
 }

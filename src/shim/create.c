@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "shim/protocol.h"
@@ -251,33 +252,20 @@ static bool runtime_stderr_message(int fd, char *out, size_t size)
 static int spawn_runtime(pid_t *pid, char *const argv[], int in_fd, int out_fd, int err_fd)
 {
 	const int from[3] = { in_fd, out_fd, err_fd };
-	posix_spawn_file_actions_t actions;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int r;
+	struct crid_spawn sp;
+	int r = crid_spawn_init(&sp, 0);
 
-	sigemptyset(&none);
-	sigfillset(&all);
-	r = posix_spawnattr_init(&attr);
 	if (r != 0)
 		return r;
-	r = posix_spawn_file_actions_init(&actions);
-	if (r != 0) {
-		posix_spawnattr_destroy(&attr);
-		return r;
-	}
-	if ((r = posix_spawnattr_setsigmask(&attr, &none)) == 0 && (r = posix_spawnattr_setsigdefault(&attr, &all)) == 0)
-		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	/* A source that already is its target is inherited as is (0-2 are
 	 * not close-on-exec); every other source is above 2. */
 	for (int target = 0; r == 0 && target < 3; target++) {
 		if (from[target] != target)
-			r = posix_spawn_file_actions_adddup2(&actions, from[target], target);
+			r = posix_spawn_file_actions_adddup2(&sp.actions, from[target], target);
 	}
 	if (r == 0)
-		r = posix_spawn(pid, argv[0], &actions, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	posix_spawnattr_destroy(&attr);
+		r = posix_spawn(pid, argv[0], &sp.actions, &sp.attr, argv, environ);
+	crid_spawn_destroy(&sp);
 	return r;
 }
 
