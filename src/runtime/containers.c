@@ -148,25 +148,49 @@ static int image_defaults(const char *config, size_t len, struct image_defaults_
 	return 0;
 }
 
+/* "SIGTERM", "TERM", "15", "RTMIN+3" → a signal number; SIGTERM when the
+ * name means nothing (an image's StopSignal is free text). */
 static int signal_number(const char *name)
 {
-	static const struct {
-		const char *name;
-		int sig;
-	} sigs[] = { { "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
-		     { "HUP", SIGHUP },	  { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "WINCH", SIGWINCH } };
 	char *end;
 	long n;
 
 	if (!name || !*name)
 		return SIGTERM;
-	if (strncmp(name, "SIG", 3) == 0)
+	if (strncasecmp(name, "SIG", 3) == 0)
 		name += 3;
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(sigs); i++)
-		if (strcasecmp(name, sigs[i].name) == 0)
-			return sigs[i].sig;
+	if (strncasecmp(name, "RTMIN", 5) == 0) {
+		n = name[5] == '+' ? strtol(name + 6, &end, 10) : (end = (char *)name + 5, 0);
+		return *end == '\0' && SIGRTMIN + n <= SIGRTMAX ? SIGRTMIN + (int)n : SIGTERM;
+	}
+	for (int sig = 1; sig < NSIG; sig++) {
+		const char *abbrev = sigabbrev_np(sig);
+
+		if (abbrev && strcasecmp(abbrev, name) == 0)
+			return sig;
+	}
 	n = strtol(name, &end, 10);
-	return *end == '\0' && n > 0 && n < 65 ? (int)n : SIGTERM;
+	return *end == '\0' && n > 0 && n < NSIG ? (int)n : SIGTERM;
+}
+
+/* The config's stop signal (a CRI enum named after the signal) wins over
+ * the image's. */
+static int stop_signal_of(const Runtime__V1__ContainerConfig *config, const char *image_signal)
+{
+	const ProtobufCEnumValue *v;
+
+	if (config->stop_signal == RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT)
+		return signal_number(image_signal);
+	v = protobuf_c_enum_descriptor_get_value(&runtime__v1__signal__descriptor, config->stop_signal);
+	if (!v || strncmp(v->name, "SIGNAL_", 7) != 0)
+		return signal_number(image_signal);
+	if (strncmp(v->name + 7, "SIGRTMINPLUS", 12) == 0)
+		return SIGRTMIN + atoi(v->name + 19);
+	if (strncmp(v->name + 7, "SIGRTMAXMINUS", 13) == 0)
+		return SIGRTMAX - atoi(v->name + 20);
+	if (strcmp(v->name + 7, "SIGRTMAX") == 0)
+		return SIGRTMAX;
+	return signal_number(v->name + 7);
 }
 
 /* Reads a file of the container's root file system, resolving symbolic
@@ -476,7 +500,7 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 		image_defaults_clear(&defaults);
 		return r;
 	}
-	c->stop_signal = signal_number(defaults.stop_signal);
+	c->stop_signal = stop_signal_of(c->config, defaults.stop_signal);
 	r = crid_mkdir_p(c->dir, 0700, err);
 	if (r == 0)
 		r = mount_rootfs(c, &img, err);
