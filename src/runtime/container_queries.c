@@ -62,7 +62,6 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
 		return r;
 	pthread_mutex_lock(&c->lock);
-	crid_container_collect_exit_locked(rt, c);
 	st.id = c->id;
 	st.metadata = c->config->metadata;
 	st.state = cri_state(c->state);
@@ -151,7 +150,6 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 		int64_t created;
 
 		pthread_mutex_lock(&c->lock);
-		crid_container_collect_exit_locked(rt, c);
 		state = c->state;
 		created = c->created_at;
 		pthread_mutex_unlock(&c->lock);

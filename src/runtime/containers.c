@@ -378,6 +378,35 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 	return crid_err_set(err, CRID_INTERNAL, 0, "crid-shim gave no answer%s%s", got ? ": " : "", line);
 }
 
+/* Ends a shim this create started (rolling back): it must be gone before
+ * its directory is removed, or it writes into it meanwhile. */
+static void kill_shim(pid_t pid)
+{
+	char path[64];
+
+	if (pid <= 0 || kill(pid, SIGKILL) < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 200; i++) {
+		char buf[256];
+		const char *state;
+		ssize_t n;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		state = strrchr(buf, ')');
+		if (state && (state[2] == 'Z' || state[2] == 'X'))
+			return; /* dead, waiting for its parent to reap it */
+		usleep(10000);
+	}
+}
+
 /* ---- CreateContainer ---- */
 
 static int validate_container_config(const Runtime__V1__ContainerConfig *c, struct crid_err *err)
@@ -608,6 +637,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		struct crid_err ignored;
 
 		crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+		kill_shim(c->shim_pid);
 		crid_oci_delete(&oci, c->id, &ignored);
 		remove_container_files(c, &ignored);
 		crid_images_release(rt->images, c->id);

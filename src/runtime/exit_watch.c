@@ -1,9 +1,9 @@
 /* The exit watcher: one thread, one inotify descriptor, a watch on every
  * container's state directory. When a shim renames its exit file into
  * place, the container's record learns the exit at once, waiters in
- * StopContainer wake, and a CONTAINER_STOPPED event goes out. (Every
- * reader also checks the file itself, so a missed event costs no more than
- * latency.) */
+ * StopContainer wake, and a CONTAINER_STOPPED event goes out. Status and
+ * lists read only memory; StopContainer's wait also looks at the file, so
+ * it never depends on one event alone. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -153,6 +153,9 @@ static int validate_pod_config(const Runtime__V1__PodSandboxConfig *c, struct cr
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.metadata.namespace is empty");
 	if (!c->metadata->uid || !*c->metadata->uid)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.metadata.uid is empty");
+	if (c->log_directory && *c->log_directory && (c->log_directory[0] != '/' || strstr(c->log_directory, "..")))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.log_directory must be an absolute path without \"..\"");
 	return 0;
 }
 
@@ -165,6 +168,8 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	int r;
 
 	r = crid_mkdir_p(p->dir, 0711, err);
+	if (r == 0 && c->log_directory && *c->log_directory)
+		r = crid_mkdir_p(c->log_directory, 0755, err); /* the kubelet may not have made it */
 	if (r < 0)
 		return r;
 	o.dir = p->dir;

@@ -6,8 +6,9 @@ plus the leak checks every test ends with.
 
 Fixtures (import them into a test module):
     hugetlb_v1       session: mounts the hugetlb v1 hierarchy crun needs on
-                     this hybrid-cgroup host (and unmounts it at the end, if
-                     it mounted it)
+                     this hybrid-cgroup host, and unmounts it at the end if
+                     the tests mounted it (reference counted across
+                     concurrent test processes, see ensure_hugetlb)
     pod_env_factory  pod_env_factory(extra_yaml="") -> PodEnv, started
     pod_env          a PodEnv with the default configuration, started
 
@@ -23,6 +24,8 @@ unmounted, empty cgroup directories removed) so the next test starts clean.
 
 import calendar
 import collections
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -61,31 +64,95 @@ def api():
 # The host's hybrid cgroups
 
 
-@pytest.fixture(scope="session")
-def hugetlb_v1():
-    """crun 1.8.1 refuses hybrid cgroups while a controller (hugetlb here) is
-    bound to the cgroup2 hierarchy: mount hugetlb as a v1 hierarchy for the
-    session, and undo it at the end if this fixture did it."""
-    if os.path.ismount(HUGETLB):
-        yield
-        return
-    made_dir = not os.path.isdir(HUGETLB)
-    os.makedirs(HUGETLB, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        if made_dir:
-            os.rmdir(HUGETLB)
-        pytest.fail(f"mount -t cgroup -o hugetlb failed: {r.stderr}", pytrace=False)
+# Several pytest processes (engineers, CI) may run these tests at once: the
+# mount is shared by every test process on the host, so it is reference
+# counted under a lock. Each process registers itself (a file named after its
+# pid, holding its start time); the mount is made by whoever finds it missing
+# and marked as the tests' own; the last process to leave removes it, and
+# only if the tests made it.
+HUGETLB_LOCK = "/run/crid-it-hugetlb.lock"
+HUGETLB_USERS = "/run/crid-it-hugetlb.users"
+HUGETLB_MARK = "/run/crid-it-hugetlb.mounted"  # "dir" when the directory was made too
+
+
+@contextlib.contextmanager
+def _hugetlb_locked():
+    fd = os.open(HUGETLB_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        subprocess.run(["umount", HUGETLB], capture_output=True)
-        if made_dir and not os.path.ismount(HUGETLB):
+        os.close(fd)
+
+
+def _start_time(pid):
+    stat = _read(f"/proc/{pid}/stat")
+    return stat.rpartition(")")[2].split()[19] if stat else None
+
+
+def ensure_hugetlb():
+    """Registers this process as a user of the hugetlb v1 mount and mounts
+    it if it is missing (again, if another process removed it)."""
+    with _hugetlb_locked():
+        os.makedirs(HUGETLB_USERS, exist_ok=True)
+        with open(os.path.join(HUGETLB_USERS, str(os.getpid())), "w") as f:
+            f.write(_start_time(os.getpid()) or "")
+        if os.path.ismount(HUGETLB):
+            return
+        made_dir = not os.path.isdir(HUGETLB)
+        os.makedirs(HUGETLB, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            if made_dir:
+                os.rmdir(HUGETLB)
+            pytest.fail(f"mount -t cgroup -o hugetlb cgroup {HUGETLB} failed: {r.stderr}",
+                        pytrace=False)
+        if not os.path.exists(HUGETLB_MARK):
+            with open(HUGETLB_MARK, "w") as f:
+                f.write("dir" if made_dir else "")
+
+
+def release_hugetlb():
+    """Unregisters this process; the last user unmounts what the tests mounted."""
+    with _hugetlb_locked():
+        try:
+            os.unlink(os.path.join(HUGETLB_USERS, str(os.getpid())))
+        except FileNotFoundError:
+            pass
+        users = os.listdir(HUGETLB_USERS) if os.path.isdir(HUGETLB_USERS) else []
+        for name in users:
+            recorded = _read(os.path.join(HUGETLB_USERS, name))
+            if not name.isdigit() or _start_time(int(name)) != (recorded or None):
+                os.unlink(os.path.join(HUGETLB_USERS, name))  # gone (or pid reused)
+        if os.path.isdir(HUGETLB_USERS):
+            if os.listdir(HUGETLB_USERS):
+                return
+            os.rmdir(HUGETLB_USERS)
+        mark = _read(HUGETLB_MARK)
+        if mark is None:
+            return  # not the tests' mount
+        if os.path.ismount(HUGETLB):
+            subprocess.run(["umount", HUGETLB], capture_output=True)
+        if mark == "dir" and not os.path.ismount(HUGETLB):
             try:
                 os.rmdir(HUGETLB)
             except OSError:
                 pass
+        os.unlink(HUGETLB_MARK)
+
+
+@pytest.fixture(scope="session")
+def hugetlb_v1():
+    """crun 1.8.1 refuses hybrid cgroups while a controller (hugetlb here) is
+    bound to the cgroup2 hierarchy: hugetlb is mounted as a v1 hierarchy for
+    the session, and unmounted at the end if the tests mounted it (see
+    ensure_hugetlb / release_hugetlb)."""
+    ensure_hugetlb()
+    try:
+        yield
+    finally:
+        release_hugetlb()
 
 
 # ---------------------------------------------------------------------------
@@ -737,6 +804,7 @@ def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
     made = []
 
     def make(extra_registries=()):
+        ensure_hugetlb()  # again: another test process may have unmounted it
         d = daemon_factory(config=daemon_config(registry_set, extra_registries)).start()
         env = PodEnv(d, registry_set)
         made.append(env)

@@ -4,6 +4,7 @@ the middle of a create left."""
 
 import os
 import queue
+import re
 import secrets
 import subprocess
 import time
@@ -107,3 +108,48 @@ def test_stop_signal_from_config(pod_env):
     env.stop(cid, timeout=20)
     st = env.status(cid)
     assert st.state == api.CONTAINER_EXITED and st.exit_code == 7, st
+
+
+def test_create_abandoned_by_the_client_does_not_keep_the_name(pod_env):
+    """The kubelet gives up on a slow CreateContainer and retries: the first
+    create must not hold the name forever (it is rolled back once it sees
+    its client gone), so a retry succeeds and exactly one container has the
+    name."""
+    import grpc
+    env = pod_env
+    api = ph.api()
+    env.pull()
+    pod_id, pod_cfg = env.new_pod()
+    cfg = env.ctr_config("retry", command=["sleep", "1000"])
+    req = api.CreateContainerRequest(pod_sandbox_id=pod_id, config=cfg, sandbox_config=pod_cfg)
+    try:
+        env.rt.CreateContainer(req, timeout=0.005)
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            cid = env.rt.CreateContainer(req, timeout=30).container_id
+            break
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.ALREADY_EXISTS, e
+            assert time.monotonic() < deadline, "the name stayed reserved"
+            time.sleep(0.1)
+    env.ctr_ids.append(cid)
+    named = [c for c in env.list_ctrs(pod=pod_id) if c.metadata.name == "retry"]
+    assert [c.id for c in named] == [cid]
+    # The first create ran (it was not refused at the door) and what it made
+    # is gone: only the retry's container has a directory.
+    assert re.search(r"method=/runtime.v1.RuntimeService/CreateContainer status=(CANCELLED|DEADLINE_EXCEEDED)",
+                     env.d.stderr())
+    assert os.listdir(os.path.join(env.d.run_root, "containers")) == [cid]
+    assert os.listdir(os.path.join(env.d.state_root, "containers")) == [cid]
+
+
+def test_relative_log_directory_is_refused(pod_env):
+    import grpc
+    env = pod_env
+    cfg = env.pod_config()
+    cfg.log_directory = "relative/logs"
+    code, details = ph.rpc_code(env.run_pod, cfg)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "log_directory" in details, (code, details)
