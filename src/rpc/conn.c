@@ -192,6 +192,14 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 	struct crid_conn *conn = user_data;
 	struct crid_call *call;
 
+	if (frame->hd.type == NGHTTP2_GOAWAY) {
+		char code[16], text[128];
+
+		snprintf(code, sizeof(code), "%u", frame->goaway.error_code);
+		snprintf(text, sizeof(text), "%.*s", (int)(frame->goaway.opaque_data_len < 100 ? frame->goaway.opaque_data_len : 100),
+			 frame->goaway.opaque_data ? (const char *)frame->goaway.opaque_data : "");
+		log_debug("client sent GOAWAY", "code", code, "debug", text);
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
@@ -222,6 +230,12 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
  * stop (RFC 9113 8.1), so a refused oversized message does not keep flowing. */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+	if (frame->hd.type == NGHTTP2_GOAWAY) {
+		char code[16];
+
+		snprintf(code, sizeof(code), "%u", frame->goaway.error_code);
+		log_debug("sent GOAWAY", "code", code);
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	if (nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
@@ -347,6 +361,27 @@ void crid_conn_push_call(struct crid_conn *conn, struct crid_call *call)
 	}
 }
 
+/* nghttp2's account of a protocol error it answers itself. */
+static int on_error(nghttp2_session *session, int lib_error_code, const char *msg, size_t len, void *user_data)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "%.*s", (int)(len < 200 ? len : 200), msg);
+	log_debug("HTTP/2 protocol error", "error", text, "code", nghttp2_strerror(lib_error_code));
+	return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame, int lib_error_code,
+			    void *user_data)
+{
+	char type[16], sid[16];
+
+	snprintf(type, sizeof(type), "%u", frame->hd.type);
+	snprintf(sid, sizeof(sid), "%d", frame->hd.stream_id);
+	log_debug("invalid HTTP/2 frame", "type", type, "stream", sid, "error", nghttp2_strerror(lib_error_code));
+	return 0;
+}
+
 struct crid_conn *crid_conn_new(struct crid_server *server, int fd)
 {
 	nghttp2_session_callbacks *cbs = NULL;
@@ -361,6 +396,7 @@ struct crid_conn *crid_conn_new(struct crid_server *server, int fd)
 	if (!conn)
 		return NULL;
 	conn->kind = CRID_POLL_CONN;
+	conn->preface_left = NGHTTP2_CLIENT_MAGIC_LEN;
 	conn->fd = fd;
 	conn->epfd = -1;
 	conn->server = server;
@@ -375,6 +411,8 @@ struct crid_conn *crid_conn_new(struct crid_server *server, int fd)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
+	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
 	/* Streams past our advertised limit are refused by nghttp2 itself. */
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
 	rv = nghttp2_session_server_new2(&conn->session, cbs, conn, opt);
@@ -483,8 +521,65 @@ int crid_conn_flush(struct crid_conn *conn)
 			return set_interest(conn, EPOLLIN | EPOLLOUT);
 	}
 	if (!nghttp2_session_want_read(conn->session) && !nghttp2_session_want_write(conn->session))
-		return -ECONNRESET; /* both sides are done (GOAWAY exchanged, or fatal) */
+		return -ESHUTDOWN; /* both sides are done (GOAWAY exchanged, or fatal) */
 	return set_interest(conn, EPOLLIN);
+}
+
+static ssize_t pass(struct crid_conn *conn, const uint8_t *data, size_t len)
+{
+	ssize_t used = nghttp2_session_mem_recv(conn->session, data, len);
+
+	return used < 0 ? used : 0;
+}
+
+/* Hands bytes to nghttp2 frame by frame, dropping one thing: RST_STREAM
+ * for a stream the client never opened. RFC 9113 makes that a connection
+ * error, and nghttp2 ends the connection for it, but gRPC clients that
+ * cancel a call before its HEADERS leave them send exactly that under load;
+ * every other call on the connection would fail with it. */
+static ssize_t feed(struct crid_conn *conn, const uint8_t *data, size_t len)
+{
+	while (len > 0) {
+		size_t n;
+		uint32_t payload, stream_id;
+		ssize_t r;
+
+		if (conn->preface_left || conn->frame_left) {
+			size_t *left = conn->preface_left ? &conn->preface_left : &conn->frame_left;
+
+			n = len < *left ? len : *left;
+			if ((r = pass(conn, data, n)) < 0)
+				return r;
+			*left -= n;
+		} else if (conn->drop_left) {
+			n = len < conn->drop_left ? len : conn->drop_left;
+			conn->drop_left -= n;
+		} else {
+			n = sizeof(conn->head) - conn->head_len;
+			if (n > len)
+				n = len;
+			memcpy(conn->head + conn->head_len, data, n);
+			conn->head_len += n;
+			if (conn->head_len == sizeof(conn->head)) {
+				payload = (uint32_t)conn->head[0] << 16 | (uint32_t)conn->head[1] << 8 | conn->head[2];
+				stream_id = ((uint32_t)conn->head[5] << 24 | (uint32_t)conn->head[6] << 16 |
+					     (uint32_t)conn->head[7] << 8 | conn->head[8]) &
+					    0x7fffffffu;
+				conn->head_len = 0;
+				if (conn->head[3] == NGHTTP2_RST_STREAM && (stream_id & 1) &&
+				    (int32_t)stream_id > nghttp2_session_get_last_proc_stream_id(conn->session)) {
+					conn->drop_left = payload;
+				} else {
+					if ((r = pass(conn, conn->head, sizeof(conn->head))) < 0)
+						return r;
+					conn->frame_left = payload;
+				}
+			}
+		}
+		data += n;
+		len -= n;
+	}
+	return 0;
 }
 
 int crid_conn_on_readable(struct crid_conn *conn)
@@ -505,7 +600,7 @@ int crid_conn_on_readable(struct crid_conn *conn)
 			break;
 		if (n < 0)
 			return -errno;
-		used = nghttp2_session_mem_recv(conn->session, buf, (size_t)n);
+		used = feed(conn, buf, (size_t)n);
 		if (used < 0) {
 			log_debug("closing connection", "reason", nghttp2_strerror((int)used));
 			/* Say why (GOAWAY) when the peer speaks HTTP/2 at all. */

@@ -37,6 +37,12 @@ struct crid_conn {
 	struct crid_call *calls; /* open streams */
 	struct crid_conn *prev, *next;
 	bool closed; /* waits in the server's list of connections to free */
+	/* Incoming frame boundaries (conn.c, feed()). */
+	size_t preface_left; /* client magic still to pass through */
+	size_t frame_left;   /* payload of the current frame to pass through */
+	size_t drop_left;    /* payload of a dropped frame to skip */
+	uint8_t head[9];     /* a frame header being gathered */
+	size_t head_len;
 };
 
 struct crid_call {

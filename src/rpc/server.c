@@ -203,9 +203,14 @@ static void drain_queue(struct crid_server *s)
 		call->queued = false;
 		pthread_mutex_unlock(&s->queue_lock);
 		if (conn && !conn->closed) {
+			int r;
+
 			crid_conn_push_call(conn, call);
-			if (crid_conn_flush(conn) < 0)
+			r = crid_conn_flush(conn);
+			if (r < 0) {
+				log_debug("closing connection after a reply", "error", strerror(-r));
 				conn_close(s, conn);
+			}
 		}
 		crid_call_unref(call);
 	}
@@ -374,8 +379,10 @@ int crid_server_run(struct crid_server *s, struct crid_err *err)
 					r = crid_conn_on_readable(conn);
 				if (r >= 0 && (events[i].events & EPOLLOUT))
 					r = crid_conn_on_writable(conn);
-				if (r < 0)
+				if (r < 0) {
+					log_debug("closing connection", "error", strerror(-r));
 					conn_close(s, conn);
+				}
 				break;
 			}
 			default:

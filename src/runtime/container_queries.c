@@ -61,7 +61,8 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "container_id is empty");
 	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
 		return r;
-	pthread_mutex_lock(&c->lock);
+	/* The state lock only: never held across a runtime call. */
+	pthread_mutex_lock(&c->state_lock);
 	st.id = c->id;
 	st.metadata = c->config->metadata;
 	st.state = cri_state(c->state);
@@ -103,7 +104,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	}
 	resp.status = &st;
 	r = crid_call_send(call, &resp.base, err);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->state_lock);
 	return r;
 }
 
@@ -149,10 +150,10 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 		enum crid_ctr_state state;
 		int64_t created;
 
-		pthread_mutex_lock(&c->lock);
+		pthread_mutex_lock(&c->state_lock);
 		state = c->state;
 		created = c->created_at;
-		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->state_lock);
 		if (!created)
 			continue; /* still being created */
 		if (f && f->id && *f->id && strncmp(c->id, f->id, strlen(f->id)) != 0)

@@ -55,6 +55,7 @@ static void container_free(struct crid_container *c)
 	free(c->upper);
 	free(c->cgroups_path);
 	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->state_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -577,7 +578,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&pod->lock);
-	ready = pod->ready;
+	ready = atomic_load(&pod->ready);
 	pthread_mutex_unlock(&pod->lock);
 	if (!ready)
 		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "pod sandbox %s is not ready", pod->id);
@@ -586,6 +587,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		return crid_err_nomem(err, "container");
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->state_lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	c->handler = pod->handler;
 	memcpy(c->pod_id, pod->id, sizeof(c->pod_id));
@@ -645,7 +647,9 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		return crid_err_wrap(err, "create container %s: ", c->name_key);
 	}
 	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->state_lock);
 	c->created_at = now_ns();
+	pthread_mutex_unlock(&c->state_lock);
 	crid_container_persist(rt, c);
 	pthread_mutex_unlock(&c->lock);
 	log_info("container created", "container", c->id, "name", c->name_key, "pod", pod->id);
@@ -704,16 +708,22 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 	free(text);
 	if (!doc)
 		return false;
-	c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
-	c->finished_at = json_integer_value(json_object_get(doc, "exited_at"));
+	{
+		bool oom = oom_killed(c->cgroups_path);
+
+		pthread_mutex_lock(&c->state_lock);
+		c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
+		c->finished_at = json_integer_value(json_object_get(doc, "exited_at"));
+		if (!c->finished_at)
+			c->finished_at = now_ns();
+		if (!c->started_at)
+			c->started_at = c->finished_at;
+		c->state = CRID_CTR_EXITED;
+		free(c->reason);
+		c->reason = strdup(oom ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
+		pthread_mutex_unlock(&c->state_lock);
+	}
 	json_decref(doc);
-	if (!c->finished_at)
-		c->finished_at = now_ns();
-	if (!c->started_at)
-		c->started_at = c->finished_at;
-	c->state = CRID_CTR_EXITED;
-	free(c->reason);
-	c->reason = strdup(oom_killed(c->cgroups_path) ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
 	crid_container_persist(rt, c);
 	pthread_cond_broadcast(&c->changed);
 	return true;
@@ -772,14 +782,18 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_oci_start(&oci, c->id, err);
 	if (r == 0) {
+		pthread_mutex_lock(&c->state_lock);
 		c->state = CRID_CTR_RUNNING;
 		c->started_at = now_ns();
+		pthread_mutex_unlock(&c->state_lock);
 		if (!crid_container_collect_exit_locked(rt, c)) /* a very short life records itself */
 			crid_container_persist(rt, c);
 	} else {
 		/* The runtime's reason stays with the container: status shows it. */
+		pthread_mutex_lock(&c->state_lock);
 		free(c->message);
 		c->message = strdup(err->msg);
+		pthread_mutex_unlock(&c->state_lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
@@ -802,10 +816,12 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 		crid_oci_kill(&oci, c->id, SIGKILL, 0, err);
 		wait_exit_locked(rt, c, now_ns() + 10000000000LL);
 		if (c->state != CRID_CTR_EXITED) {
+			pthread_mutex_lock(&c->state_lock);
 			c->state = CRID_CTR_EXITED;
 			c->finished_at = now_ns();
 			free(c->reason);
 			c->reason = strdup("Error");
+			pthread_mutex_unlock(&c->state_lock);
 			crid_container_persist(rt, c);
 		}
 		pthread_mutex_unlock(&c->lock);

@@ -50,7 +50,7 @@ int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p)
 {
 	return put(rt, "pod", p->id, &p->config->base,
 		   json_pack("{s:s, s:I, s:b, s:i}", "handler", p->handler_name, "created_at", (json_int_t)p->created_at,
-			     "ready", p->ready, "init_pid", (int)p->ns.init_pid));
+			     "ready", (int)atomic_load(&p->ready), "init_pid", (int)p->ns.init_pid));
 }
 
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c)
@@ -102,24 +102,24 @@ static void recover_pod(struct crid_runtime *rt, const struct crid_object_record
 	if (!p->handler)
 		p->handler = crid_config_find_runtime(rt->cfg, ""); /* the handler left the configuration */
 	p->created_at = json_integer_value(json_object_get(st, "created_at"));
-	p->ready = json_is_true(json_object_get(st, "ready"));
+	atomic_init(&p->ready, json_is_true(json_object_get(st, "ready")));
 	if (!p->handler_name || asprintf(&p->name_key, "%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt) < 0 ||
 	    asprintf(&p->dir, "%s/%s", rt->pods_dir, p->id) < 0)
 		goto fail;
 	if (stat(p->dir, &sb) < 0) {
-		p->ready = false; /* the run directory is gone: a reboot */
+		atomic_store(&p->ready, false); /* the run directory is gone: a reboot */
 	} else if (crid_pod_ns_load(p->dir, (pid_t)json_integer_value(json_object_get(st, "init_pid")), &p->ns,
 				    &err) < 0) {
 		log_warn("pod sandbox namespaces are gone", "pod", p->id, "error", err.msg);
-		p->ready = false;
+		atomic_store(&p->ready, false);
 	}
 	if (p->ns.init_pid && kill(p->ns.init_pid, 0) < 0)
-		p->ready = false; /* its shared PID namespace died with its init */
+		atomic_store(&p->ready, false); /* its shared PID namespace died with its init */
 	json_decref(st);
 	p->next = rt->pods;
 	rt->pods = p;
 	crid_pod_persist(rt, p);
-	log_info("recovered pod sandbox", "pod", p->id, "ready", p->ready ? "true" : "false");
+	log_info("recovered pod sandbox", "pod", p->id, "ready", atomic_load(&p->ready) ? "true" : "false");
 	return;
 fail:
 	json_decref(st);
@@ -169,6 +169,7 @@ static void recover_container(struct crid_runtime *rt, const struct crid_object_
 		goto fail;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->state_lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	snprintf(c->id, sizeof(c->id), "%s", rec->id);
 	snprintf(c->pod_id, sizeof(c->pod_id), "%s", jstr(st, "pod_id"));

@@ -393,7 +393,7 @@ static void pod_status_fill(struct crid_pod *p, struct pod_view *v)
 	runtime__v1__namespace_option__init(&v->ns_options);
 	v->status.id = p->id;
 	v->status.metadata = c->metadata;
-	v->status.state = p->ready ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+	v->status.state = atomic_load(&p->ready) ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
 				   : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
 	v->status.created_at = p->created_at;
 	v->network.ip = (char *)"";
@@ -425,9 +425,11 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	r = crid_pod_find(rt, req->pod_sandbox_id, &p, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&p->lock);
+	/* From memory and without the pod's lock, which Stop and Remove hold
+	 * across slow work; only the verbose details wait for it. */
 	pod_status_fill(p, &v);
 	if (req->verbose) {
+		pthread_mutex_lock(&p->lock);
 		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?}", "dir", p->dir, "netns", p->ns.net_path,
 					"ipcns", p->ns.ipc_path, "utsns", p->ns.uts_path, "pid", (json_int_t)p->ns.init_pid,
 					"runtimePath", p->handler->path);
@@ -440,11 +442,10 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 			resp.n_info = 1;
 			resp.info = entries;
 		}
+		pthread_mutex_unlock(&p->lock);
 	}
 	resp.status = &v.status;
-	r = crid_call_send(call, &resp.base, err);
-	pthread_mutex_unlock(&p->lock);
-	return r;
+	return crid_call_send(call, &resp.base, err);
 }
 
 static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
@@ -471,11 +472,8 @@ static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	}
 	for (struct crid_pod *p = rt->pods; p; p = p->next) {
 		Runtime__V1__PodSandbox *it = &items[n];
-		bool ready;
+		bool ready = atomic_load(&p->ready);
 
-		pthread_mutex_lock(&p->lock);
-		ready = p->ready;
-		pthread_mutex_unlock(&p->lock);
 		if (!p->created_at)
 			continue; /* still being created */
 		if (f && f->id && *f->id && strncmp(p->id, f->id, strlen(f->id)) != 0)

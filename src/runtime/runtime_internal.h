@@ -28,8 +28,8 @@ struct crid_pod {
 	char *name_key;			       /* name_namespace_uid_attempt */
 	const struct crid_runtime_handler *handler;
 	char *handler_name; /* as the request said ("" for the default) */
-	int64_t created_at;
-	bool ready;
+	int64_t created_at; /* set once, when the pod is ready */
+	atomic_bool ready;  /* read without the lock: lists never wait */
 	bool removed;
 	char *dir; /* <run_root>/pods/<id> */
 	struct crid_pod_ns ns;
@@ -45,8 +45,9 @@ enum crid_ctr_state {
 
 struct crid_container {
 	atomic_int refs;
-	pthread_mutex_t lock;
-	pthread_cond_t changed; /* state moves: waiters for exit */
+	pthread_mutex_t lock;	      /* operations: held across runtime calls */
+	pthread_mutex_t state_lock;   /* the fields marked (s): never held across a call */
+	pthread_cond_t changed;	      /* state moves: waiters for exit (with lock) */
 	char id[CRID_ID_LEN + 1];
 	char pod_id[CRID_ID_LEN + 1];
 	Runtime__V1__ContainerConfig *config; /* owned, immutable */
@@ -54,10 +55,10 @@ struct crid_container {
 	const struct crid_runtime_handler *handler;
 	char *image_name; /* as requested */
 	char *image_id;
-	enum crid_ctr_state state;
-	int64_t created_at, started_at, finished_at;
-	int exit_code;
-	char *reason, *message;
+	enum crid_ctr_state state;		      /* (s) */
+	int64_t created_at, started_at, finished_at; /* (s) */
+	int exit_code;				      /* (s) */
+	char *reason, *message;			      /* (s) */
 	char *log_path; /* absolute, "" when none */
 	char *dir;	/* <run_root>/containers/<id>: bundle, shim state */
 	char *rootfs;	/* <dir>/rootfs, an overlay mount */

@@ -2,6 +2,7 @@
 connections, message size limits, hand-made HTTP/2 requests (h2)."""
 
 import gzip
+import struct
 import threading
 import time
 
@@ -233,3 +234,17 @@ def test_grpc_message_percent_encoded_grpc_python(daemon):
     except (UnicodeError, ValueError) as e:  # client side refused the path
         pytest.skip(f"grpc python cannot send this path: {e!r}")
     assert "N\u00f6pe%" in (err.details() or ""), repr(err.details())
+
+
+def test_rst_stream_for_unopened_stream_keeps_the_connection(daemon, api, h2_factory):
+    """gRPC clients that cancel a call before its HEADERS leave them send
+    RST_STREAM for a stream they never opened; RFC 9113 calls that a
+    connection error, but ending the connection would fail every other call
+    on it. crid drops such a frame and the connection goes on."""
+    c = h2_factory(daemon.socket_path)
+    # RST_STREAM (type 3), stream 101, error code CANCEL (8): never opened.
+    c.sock.sendall(struct.pack(">I", 4)[1:] + bytes([3, 0]) + struct.pack(">I", 101) + struct.pack(">I", 8))
+    body = grpc_frame(api.VersionRequest(version="0.1.0").SerializeToString())
+    st = c.call(VERSION_PATH, body)
+    assert st.grpc_status == 0, st.describe()
+    assert c.goaway is None, c.goaway
