@@ -133,3 +133,4 @@ bench:
 	fi
 	$(MAKE) VARIANT=release all
 	$(PYTHON) bench/pull_bench.py $(BENCH_ARGS)
+	$(PYTHON) bench/pod_bench.py $(POD_BENCH_ARGS)

@@ -473,8 +473,7 @@ static int write_bundle(struct crid_container *c, struct crid_pod *pod, const st
 		return crid_err_wrap(err, "user %s: ", user_spec);
 	in.container_id = c->id;
 	in.rootfs = c->rootfs;
-	in.hostname = pod->config->hostname && *pod->config->hostname ? pod->config->hostname
-								     : pod->config->metadata->name;
+	in.hostname = pod->config->hostname; /* empty: the node's */
 	in.hosts_file = pod->ns.hosts_path;
 	in.resolv_conf_file = pod->ns.resolv_path;
 	in.hostname_file = pod->ns.hostname_path;
@@ -721,10 +720,12 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		c->state = CRID_CTR_EXITED;
 		free(c->reason);
 		c->reason = strdup(oom ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
+		/* Recorded before anyone can see it: after a reboot the exit file
+		 * (on the run root) is gone and the record is all there is. */
+		crid_container_persist(rt, c);
 		pthread_mutex_unlock(&c->state_lock);
 	}
 	json_decref(doc);
-	crid_container_persist(rt, c);
 	pthread_cond_broadcast(&c->changed);
 	return true;
 }
@@ -821,8 +822,8 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 			c->finished_at = now_ns();
 			free(c->reason);
 			c->reason = strdup("Error");
-			pthread_mutex_unlock(&c->state_lock);
 			crid_container_persist(rt, c);
+			pthread_mutex_unlock(&c->state_lock);
 		}
 		pthread_mutex_unlock(&c->lock);
 		return 0;

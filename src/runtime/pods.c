@@ -173,7 +173,9 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	if (r < 0)
 		return r;
 	o.dir = p->dir;
-	o.hostname = c->hostname && *c->hostname ? c->hostname : c->metadata->name;
+	/* None given: the node's, as the kubelet expects (pod names may be
+	 * longer than a host name can be). */
+	o.hostname = c->hostname ? c->hostname : "";
 	o.host_network = ns_mode(c, 0) == RUNTIME__V1__NAMESPACE_MODE__NODE;
 	o.host_uts = o.host_network;
 	o.host_ipc = ns_mode(c, 2) == RUNTIME__V1__NAMESPACE_MODE__NODE;

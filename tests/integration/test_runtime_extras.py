@@ -153,3 +153,15 @@ def test_relative_log_directory_is_refused(pod_env):
     cfg.log_directory = "relative/logs"
     code, details = ph.rpc_code(env.run_pod, cfg)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "log_directory" in details, (code, details)
+
+
+def test_pod_without_hostname_and_a_long_name(pod_env):
+    """Pod names may be longer than a host name can be: with no hostname in
+    the config the pod keeps the node's, as with other runtimes."""
+    env = pod_env
+    env.pull()
+    name = "p" * 200
+    pod_id, pod_cfg = env.new_pod(name=name)
+    cid, _ = env.run(pod_id, pod_cfg, "h", command=["sleep", "1000"])
+    out = env.exec_sync(cid, ["cat", "/proc/sys/kernel/hostname"], timeout=10)
+    assert out.exit_code == 0 and out.stdout.decode().strip() == os.uname().nodename, out
