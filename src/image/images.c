@@ -1,5 +1,6 @@
 /* ImageService handlers (images.h) over the store's records and the image
  * files, plus the start-up clean-up of what a crash left behind. */
+#include "common/clock.h"
 #include "image/images.h"
 
 #include <errno.h>
@@ -607,20 +608,19 @@ static int image_fs_info(void *data, const ProtobufCMessage *request, struct cri
 	Runtime__V1__UInt64Value inodes = RUNTIME__V1__UINT64_VALUE__INIT;
 	Runtime__V1__FilesystemUsage *list[] = { &usage };
 	uint64_t layer_bytes, layer_inodes, blob_bytes, blob_inodes;
-	struct timespec now;
 	int r;
 
 	r = crid_store_layer_usage(im->db, &layer_bytes, &layer_inodes, err);
 	if (r < 0)
 		return r;
 	crid_image_files_blob_usage(&im->files, &blob_bytes, &blob_inodes);
-	clock_gettime(CLOCK_REALTIME, &now);
+
 	/* The directory holding the layers, as the kubelet looks up its
 	 * file system by this path. */
 	fs_id.mountpoint = im->files.layers_path;
 	used.value = layer_bytes + blob_bytes;
 	inodes.value = layer_inodes + blob_inodes;
-	usage.timestamp = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	usage.timestamp = crid_realtime_ns();
 	usage.fs_id = &fs_id;
 	usage.used_bytes = &used;
 	usage.inodes_used = &inodes;

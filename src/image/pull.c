@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -353,14 +354,6 @@ static void descriptor_freep(struct crid_descriptor *d)
 	crid_descriptor_free(d);
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Makes the pulled image visible: checks its layers are all in place,
  * then records everything in one transaction. */
 static int commit_image(struct pull *p, const struct crid_image_ref *ref, const char *top_digest,
@@ -376,7 +369,7 @@ static int commit_image(struct pull *p, const struct crid_image_ref *ref, const 
 		.id = (char *)config_digest,
 		.manifest_digest = (char *)manifest_digest,
 		.size = size,
-		.pulled_at = now_ns(),
+		.pulled_at = crid_realtime_ns(),
 		.repo_digests = digests,
 		.n_repo_digests = 1,
 		.layers = layers,

@@ -2,6 +2,7 @@
  * cached credentials, answers one auth challenge, retries connection
  * failures and 5xx/429 with back-off, and (for blobs) resumes with a Range
  * request where the last attempt stopped. */
+#include "common/clock.h"
 #include "image/registry.h"
 
 #include <curl/curl.h>
@@ -327,21 +328,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
 	return x->sink_rc < 0 ? 0 : size * n;
 }
 
-static int64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 /* Called about once a second even when nothing arrives: aborts on shutdown,
  * and when no byte came for the progress timeout. (curl's own low-speed
  * check averages over several seconds, so it fires late.) */
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = user;
-	int64_t now = mono_s();
+	int64_t now = crid_monotonic_ns() / 1000000000LL;
 
 	if (x->r->stop && atomic_load(x->r->stop))
 		return 1;

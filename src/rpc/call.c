@@ -6,16 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rpc/grpc_wire.h"
 #include "rpc/rpc_internal.h"
 
 int64_t crid_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return crid_monotonic_ns();
 }
 
 struct crid_call *crid_call_new(struct crid_server *server, struct crid_conn *conn, int32_t stream_id)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "runtime/oci_spec.h"
@@ -21,11 +22,6 @@
 #include "shim/protocol.h"
 
 #define EXEC_OUTPUT_MAX (16 << 20)
-
-static void container_unrefp(struct crid_container **c)
-{
-	crid_container_unref(*c);
-}
 
 /* ---- status and lists ---- */
 
@@ -53,7 +49,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry entry = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry *entries[] = { &entry };
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_free_ char *info = NULL;
 	int r;
 
@@ -196,13 +192,12 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 	struct crid_runtime *rt = data;
 	const Runtime__V1__ExecSyncRequest *req = (const Runtime__V1__ExecSyncRequest *)request;
 	Runtime__V1__ExecSyncResponse resp = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_(json_decrefp) json_t *process = NULL;
 	struct crid_exec_result res;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
 	json_t *args;
-	struct timespec mono;
 	int64_t deadline = 0;
 	int r;
 
@@ -229,10 +224,8 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 		json_array_append_new(args, json_string(req->cmd[i]));
 	json_object_set_new(process, "args", args);
 	json_object_set_new(process, "terminal", json_false());
-	if (req->timeout > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &mono);
-		deadline = (int64_t)mono.tv_sec * 1000000000LL + mono.tv_nsec + req->timeout * 1000000000LL;
-	}
+	if (req->timeout > 0)
+		deadline = crid_monotonic_ns() + req->timeout * 1000000000LL;
 	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_oci_exec_sync(&oci, c->id, process, deadline, EXEC_OUTPUT_MAX, c->dir, &res, err);
 	if (r < 0)
@@ -258,7 +251,7 @@ static int reopen_container_log(void *data, const ProtobufCMessage *request, str
 	struct crid_runtime *rt = data;
 	const Runtime__V1__ReopenContainerLogRequest *req = (const Runtime__V1__ReopenContainerLogRequest *)request;
 	Runtime__V1__ReopenContainerLogResponse resp = RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_close_ int fd = -1;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char answer[256];
@@ -310,7 +303,7 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 	const Runtime__V1__UpdateContainerResourcesRequest *req =
 		(const Runtime__V1__UpdateContainerResourcesRequest *)request;
 	Runtime__V1__UpdateContainerResourcesResponse resp = RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_(json_decrefp) json_t *res = NULL;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;

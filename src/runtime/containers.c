@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -30,14 +31,6 @@
 #include "shim/protocol.h"
 
 #define SHIM_START_TIMEOUT_MS 60000
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void container_free(struct crid_container *c)
 {
@@ -64,16 +57,6 @@ void crid_container_unref(struct crid_container *c)
 {
 	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
 		container_free(c);
-}
-
-static void container_unrefp(struct crid_container **c)
-{
-	crid_container_unref(*c);
-}
-
-static void pod_unrefp(struct crid_pod **p)
-{
-	crid_pod_unref(*p);
 }
 
 static void image_use_freep(struct crid_image_use *u)
@@ -423,17 +406,6 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 	return 0;
 }
 
-static ProtobufCMessage *copy_message(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	return protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-}
-
 /* The bundle: config.json built from the image, the config and the pod. */
 static int write_bundle(struct crid_container *c, struct crid_pod *pod, const struct image_defaults_holder *img,
 			struct crid_err *err)
@@ -563,8 +535,8 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	struct crid_runtime *rt = data;
 	const Runtime__V1__CreateContainerRequest *req = (const Runtime__V1__CreateContainerRequest *)request;
 	Runtime__V1__CreateContainerResponse resp = RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT;
-	_cleanup_(pod_unrefp) struct crid_pod *pod = NULL;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *pod = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	const char *cgroup_parent;
 	bool ready;
 	int r;
@@ -595,7 +567,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	cgroup_parent = pod->config->linux && pod->config->linux->cgroup_parent && *pod->config->linux->cgroup_parent
 				? pod->config->linux->cgroup_parent
 				: "/crid";
-	c->config = (Runtime__V1__ContainerConfig *)copy_message(&req->config->base);
+	c->config = (Runtime__V1__ContainerConfig *)crid_message_copy(&req->config->base);
 	c->image_name = strdup(req->config->image->image);
 	c->log_path = join_log_path(pod->config->log_directory, req->config->log_path);
 	if (!c->config || !c->image_name || !c->log_path ||
@@ -647,7 +619,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	}
 	pthread_mutex_lock(&c->lock);
 	pthread_mutex_lock(&c->state_lock);
-	c->created_at = now_ns();
+	c->created_at = crid_realtime_ns();
 	pthread_mutex_unlock(&c->state_lock);
 	crid_container_persist(rt, c);
 	pthread_mutex_unlock(&c->lock);
@@ -714,7 +686,7 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
 		c->finished_at = json_integer_value(json_object_get(doc, "exited_at"));
 		if (!c->finished_at)
-			c->finished_at = now_ns();
+			c->finished_at = crid_realtime_ns();
 		if (!c->started_at)
 			c->started_at = c->finished_at;
 		c->state = CRID_CTR_EXITED;
@@ -735,11 +707,11 @@ static bool wait_exit_locked(struct crid_runtime *rt, struct crid_container *c, 
 {
 	while (!crid_container_collect_exit_locked(rt, c)) {
 		struct timespec ts;
-		int64_t until = now_ns() + 200000000LL; /* re-check the file: a missed event is no hang */
+		int64_t until = crid_realtime_ns() + 200000000LL; /* re-check the file: a missed event is no hang */
 
 		if (until > deadline)
 			until = deadline;
-		if (now_ns() >= deadline)
+		if (crid_realtime_ns() >= deadline)
 			return false;
 		ts.tv_sec = until / 1000000000LL;
 		ts.tv_nsec = until % 1000000000LL;
@@ -754,7 +726,7 @@ static void publish_event(struct crid_runtime *rt, struct crid_container *c, Run
 
 	ev.container_id = c->id;
 	ev.container_event_type = type;
-	ev.created_at = now_ns();
+	ev.created_at = crid_realtime_ns();
 	crid_events_publish(rt->events, &ev);
 }
 
@@ -765,7 +737,7 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 	struct crid_runtime *rt = data;
 	const Runtime__V1__StartContainerRequest *req = (const Runtime__V1__StartContainerRequest *)request;
 	Runtime__V1__StartContainerResponse resp = RUNTIME__V1__START_CONTAINER_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
 	int r;
@@ -785,7 +757,7 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 	if (r == 0) {
 		pthread_mutex_lock(&c->state_lock);
 		c->state = CRID_CTR_RUNNING;
-		c->started_at = now_ns();
+		c->started_at = crid_realtime_ns();
 		pthread_mutex_unlock(&c->state_lock);
 		if (!crid_container_collect_exit_locked(rt, c)) /* a very short life records itself */
 			crid_container_persist(rt, c);
@@ -815,11 +787,11 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 	if (c->state == CRID_CTR_CREATED) {
 		/* Never started: its init waits to exec; kill it so it ends. */
 		crid_oci_kill(&oci, c->id, SIGKILL, 0, err);
-		wait_exit_locked(rt, c, now_ns() + 10000000000LL);
+		wait_exit_locked(rt, c, crid_realtime_ns() + 10000000000LL);
 		if (c->state != CRID_CTR_EXITED) {
 			pthread_mutex_lock(&c->state_lock);
 			c->state = CRID_CTR_EXITED;
-			c->finished_at = now_ns();
+			c->finished_at = crid_realtime_ns();
 			free(c->reason);
 			c->reason = strdup("Error");
 			crid_container_persist(rt, c);
@@ -834,13 +806,13 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 	}
 	if (timeout_s > 0) {
 		crid_oci_kill(&oci, c->id, c->stop_signal, 0, err);
-		if (wait_exit_locked(rt, c, now_ns() + timeout_s * 1000000000LL)) {
+		if (wait_exit_locked(rt, c, crid_realtime_ns() + timeout_s * 1000000000LL)) {
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
 	}
 	crid_oci_kill(&oci, c->id, SIGKILL, 1, err);
-	if (!wait_exit_locked(rt, c, now_ns() + 30000000000LL))
+	if (!wait_exit_locked(rt, c, crid_realtime_ns() + 30000000000LL))
 		r = crid_err_set(err, CRID_DEADLINE_EXCEEDED, 0, "container %s did not exit after SIGKILL", c->id);
 	pthread_mutex_unlock(&c->lock);
 	return r;
@@ -851,7 +823,7 @@ static int stop_container(void *data, const ProtobufCMessage *request, struct cr
 	struct crid_runtime *rt = data;
 	const Runtime__V1__StopContainerRequest *req = (const Runtime__V1__StopContainerRequest *)request;
 	Runtime__V1__StopContainerResponse resp = RUNTIME__V1__STOP_CONTAINER_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -900,7 +872,7 @@ static int remove_container(void *data, const ProtobufCMessage *request, struct 
 	struct crid_runtime *rt = data;
 	const Runtime__V1__RemoveContainerRequest *req = (const Runtime__V1__RemoveContainerRequest *)request;
 	Runtime__V1__RemoveContainerResponse resp = RUNTIME__V1__REMOVE_CONTAINER_RESPONSE__INIT;
-	_cleanup_(container_unrefp) struct crid_container *c = NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	int r;
 
 	if (!req->container_id || !*req->container_id)

@@ -1,5 +1,6 @@
 /* OCI runtime calls (oci_runtime.h): each one a posix_spawn of the runtime
  * binary with its output on pipes, read with poll until it exits. */
+#include "common/clock.h"
 #include "runtime/oci_runtime.h"
 
 #include <errno.h>
@@ -22,14 +23,6 @@
 
 #define RUNTIME_CALL_TIMEOUT_NS (60LL * 1000000000LL)
 #define MAX_RUNTIME_STDERR 8192
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* A bounded output buffer: keeps the first max bytes, counts the rest. */
 struct sink {
@@ -88,7 +81,7 @@ static int run_process(struct run *r, struct crid_err *err)
 	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, in_pipe[2] = { -1, -1 };
 	struct crid_spawn sp;
 	size_t in_off = 0, in_len = r->stdin_data ? strlen(r->stdin_data) : 0;
-	int64_t deadline = r->deadline_ns ? r->deadline_ns : mono_ns() + RUNTIME_CALL_TIMEOUT_NS;
+	int64_t deadline = r->deadline_ns ? r->deadline_ns : crid_monotonic_ns() + RUNTIME_CALL_TIMEOUT_NS;
 	bool killed = false;
 	pid_t pid;
 	int rc;
@@ -126,7 +119,7 @@ static int run_process(struct run *r, struct crid_err *err)
 	for (;;) {
 		struct pollfd p[3];
 		int n = 0, timeout;
-		int64_t now = mono_ns();
+		int64_t now = crid_monotonic_ns();
 
 		if (out_pipe[0] >= 0)
 			p[n++] = (struct pollfd){ .fd = out_pipe[0], .events = POLLIN };
@@ -185,7 +178,7 @@ static int run_process(struct run *r, struct crid_err *err)
 			}
 		}
 		/* Output pipes may stay open in processes the call left behind. */
-		if (killed && mono_ns() > deadline + 5000000000LL)
+		if (killed && crid_monotonic_ns() > deadline + 5000000000LL)
 			break;
 	}
 	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
@@ -380,7 +373,7 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 	argv[8] = id;
 	argv[9] = NULL;
 	r.argv = argv;
-	r.deadline_ns = deadline_ns ? deadline_ns : mono_ns() + 365LL * 24 * 3600 * 1000000000LL;
+	r.deadline_ns = deadline_ns ? deadline_ns : crid_monotonic_ns() + 365LL * 24 * 3600 * 1000000000LL;
 	r.pid_file = pid_path;
 	r.out.max = r.errout.max = max_output;
 	rc = run_process(&r, err);

@@ -10,18 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "runtime/runtime_internal.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int crid_new_id(char out[CRID_ID_LEN + 1], struct crid_err *err)
 {
@@ -44,11 +37,6 @@ void crid_pod_unref(struct crid_pod *p)
 {
 	if (p && atomic_fetch_sub(&p->refs, 1) == 1)
 		pod_free(p);
-}
-
-static void pod_unrefp(struct crid_pod **p)
-{
-	crid_pod_unref(*p);
 }
 
 /* Finds by ID or unique ID prefix; with the table lock held. */
@@ -107,8 +95,7 @@ void crid_oci_runtime_for(struct crid_runtime *rt, const struct crid_runtime_han
 	out->root = root_buf;
 }
 
-/* Deep copy of a message through its wire form. */
-static ProtobufCMessage *copy_message(const ProtobufCMessage *m)
+ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
@@ -205,7 +192,7 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	Runtime__V1__RunPodSandboxResponse resp = RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT;
 	const Runtime__V1__PodSandboxConfig *c = req->config;
 	const struct crid_runtime_handler *h;
-	_cleanup_(pod_unrefp) struct crid_pod *p = NULL;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
 	int r;
 
 	if ((r = validate_pod_config(c, err)) < 0)
@@ -222,7 +209,7 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	p->handler = h;
 	if ((r = crid_new_id(p->id, err)) < 0)
 		return r;
-	p->config = (Runtime__V1__PodSandboxConfig *)copy_message(&c->base);
+	p->config = (Runtime__V1__PodSandboxConfig *)crid_message_copy(&c->base);
 	p->handler_name = strdup(req->runtime_handler ? req->runtime_handler : "");
 	if (!p->config || !p->handler_name ||
 	    asprintf(&p->name_key, "%s_%s_%s_%u", c->metadata->name, c->metadata->namespace_, c->metadata->uid,
@@ -257,7 +244,7 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
 	}
 	pthread_mutex_lock(&p->lock);
-	p->created_at = now_ns();
+	p->created_at = crid_realtime_ns();
 	p->ready = true;
 	crid_pod_persist(rt, p);
 	pthread_mutex_unlock(&p->lock);
@@ -271,7 +258,7 @@ static int stop_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	struct crid_runtime *rt = data;
 	const Runtime__V1__StopPodSandboxRequest *req = (const Runtime__V1__StopPodSandboxRequest *)request;
 	Runtime__V1__StopPodSandboxResponse resp = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
-	_cleanup_(pod_unrefp) struct crid_pod *p = NULL;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
 	int r;
 
 	if (!req->pod_sandbox_id || !*req->pod_sandbox_id)
@@ -323,7 +310,7 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 	struct crid_runtime *rt = data;
 	const Runtime__V1__RemovePodSandboxRequest *req = (const Runtime__V1__RemovePodSandboxRequest *)request;
 	Runtime__V1__RemovePodSandboxResponse resp = RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT;
-	_cleanup_(pod_unrefp) struct crid_pod *p = NULL;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
 	int r;
 
 	if (!req->pod_sandbox_id || !*req->pod_sandbox_id)
@@ -417,7 +404,7 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	Runtime__V1__PodSandboxStatusResponse resp = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INIT;
 	Runtime__V1__PodSandboxStatusResponse__InfoEntry entry = RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INFO_ENTRY__INIT;
 	Runtime__V1__PodSandboxStatusResponse__InfoEntry *entries[] = { &entry };
-	_cleanup_(pod_unrefp) struct crid_pod *p = NULL;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
 	_cleanup_free_ char *info = NULL;
 	struct pod_view v;
 	int r;

@@ -103,6 +103,20 @@ int crid_container_find(struct crid_runtime *rt, const char *id, struct crid_con
 void crid_pod_unref(struct crid_pod *p);
 void crid_container_unref(struct crid_container *c);
 
+static inline void crid_pod_unrefp(struct crid_pod **p)
+{
+	crid_pod_unref(*p);
+}
+
+static inline void crid_container_unrefp(struct crid_container **c)
+{
+	crid_container_unref(*c);
+}
+
+/* A deep copy of a CRI message (through its wire form), to keep a request's
+ * config past the call. NULL on out of memory. */
+ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m);
+
 /* The OCI runtime of a handler, rooted under the run root. */
 void crid_oci_runtime_for(struct crid_runtime *rt, const struct crid_runtime_handler *h, char *root_buf,
 			  size_t size, struct crid_oci_runtime *out);
