@@ -240,7 +240,51 @@ int crid_rmtree_at(int dirfd, const char *name, struct crid_err *err)
 	return 0;
 }
 
-static int usage_dir(int fd, dev_t dev, uint64_t *bytes, uint64_t *inodes, int depth)
+/* The inodes with more than one link already counted by a walk: a file
+ * hard-linked at many names (busybox's hundreds of applets) counts once. */
+struct inode_set {
+	ino_t *slots; /* open addressing; 0 marks a free slot */
+	size_t cap, n;
+};
+
+static void inode_set_free(struct inode_set *set)
+{
+	free(set->slots);
+}
+
+/* 1 when ino is new (and now recorded), 0 when seen, -ENOMEM. */
+static int inode_set_add(struct inode_set *set, ino_t ino)
+{
+	size_t i;
+
+	if (ino == 0)
+		return 1; /* never a real inode here; not worth a slot */
+	if ((set->n + 1) * 2 > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 256;
+		ino_t *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (size_t j = 0; j < set->cap; j++) {
+			if (!set->slots[j])
+				continue;
+			for (i = set->slots[j] % cap; slots[i]; i = (i + 1) % cap)
+				;
+			slots[i] = set->slots[j];
+		}
+		free(set->slots);
+		set->slots = slots;
+		set->cap = cap;
+	}
+	for (i = ino % set->cap; set->slots[i]; i = (i + 1) % set->cap)
+		if (set->slots[i] == ino)
+			return 0;
+	set->slots[i] = ino;
+	set->n++;
+	return 1;
+}
+
+static int usage_dir(int fd, dev_t dev, struct inode_set *linked, uint64_t *bytes, uint64_t *inodes, int depth)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
@@ -263,16 +307,25 @@ static int usage_dir(int fd, dev_t dev, uint64_t *bytes, uint64_t *inodes, int d
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
 			continue;
-		/* A file with several hard links inside the tree counts at each
-		 * name: a small overestimate, without a table of inodes. */
+		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+			int fresh = inode_set_add(linked, st.st_ino);
+
+			if (fresh < 0)
+				return fresh;
+			if (!fresh)
+				continue;
+		}
 		*bytes += (uint64_t)st.st_blocks * 512;
 		*inodes += 1;
 		if (S_ISDIR(st.st_mode)) {
 			int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub >= 0) {
-				usage_dir(sub, dev, bytes, inodes, depth + 1);
+				int r = usage_dir(sub, dev, linked, bytes, inodes, depth + 1);
+
 				close(sub);
+				if (r == -ENOMEM)
+					return r;
 			}
 		}
 	}
@@ -289,5 +342,13 @@ int crid_disk_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *i
 		return crid_err_set(err, errno == ENOENT ? CRID_NOT_FOUND : CRID_INTERNAL, errno, "measure %s", name);
 	*bytes = (uint64_t)st.st_blocks * 512;
 	*inodes = 1;
-	return usage_dir(fd, st.st_dev, bytes, inodes, 0);
+	{
+		struct inode_set linked = { 0 };
+		int r = usage_dir(fd, st.st_dev, &linked, bytes, inodes, 0);
+
+		inode_set_free(&linked);
+		if (r == -ENOMEM)
+			return crid_err_nomem(err, "measure the disk usage of a directory");
+	}
+	return 0;
 }

@@ -30,7 +30,8 @@ int crid_read_file_at(int dirfd, const char *name, size_t max, char **data, size
 int crid_rmtree_at(int dirfd, const char *name, struct crid_err *err);
 
 /* Bytes (st_blocks * 512) and inodes below dirfd/name, the directory
- * itself included; does not cross mounts. */
+ * itself included, each inode once however many names it has; does not
+ * cross mounts. */
 int crid_disk_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *inodes, struct crid_err *err);
 
 /* A random lowercase hex string of n characters (n < out_size). */

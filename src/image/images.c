@@ -248,6 +248,66 @@ static int resolve_spec(struct crid_images *im, const Runtime__V1__ImageSpec *sp
 	return crid_store_image_resolve(im->db, name, id, err);
 }
 
+/* The tag and the repo digest to report for a container made from name:
+ * the tag it named (else the image's first), and a repo digest in the same
+ * repository (else the image's first). What containerd and CRI-O report,
+ * so `kubectl describe` shows names, not IDs. */
+/* Whether name is one of rec's names, as written or normalised. */
+static bool names_image(const struct crid_image_record *rec, const char *name)
+{
+	struct crid_image_ref ref;
+	struct crid_err ignored;
+	_cleanup_free_ char *full = NULL;
+
+	if (crid_image_ref_parse(name, &ref, &ignored) == 0) {
+		full = crid_image_ref_string(&ref);
+		crid_image_ref_free(&ref);
+	}
+	for (size_t i = 0; i < rec->n_repo_tags; i++)
+		if (strcmp(rec->repo_tags[i], name) == 0 || (full && strcmp(rec->repo_tags[i], full) == 0))
+			return true;
+	for (size_t i = 0; i < rec->n_repo_digests; i++)
+		if (strcmp(rec->repo_digests[i], name) == 0 || (full && strcmp(rec->repo_digests[i], full) == 0))
+			return true;
+	return false;
+}
+
+static int pick_names(const char *name, const struct crid_image_record *rec, struct crid_image_use *out)
+{
+	struct crid_image_ref ref;
+	struct crid_err ignored;
+	_cleanup_free_ char *repo = NULL;
+	bool parsed;
+
+	/* An ID is not a name, though it may parse as one ("sha256:<hex>"
+	 * reads as repository sha256 with a tag). */
+	out->by_id = !names_image(rec, name);
+	parsed = !out->by_id && crid_image_ref_parse(name, &ref, &ignored) == 0;
+	if (parsed) {
+		out->repo_tag = crid_image_ref_tagged(&ref);
+		if (ref.tag && !out->repo_tag) {
+			crid_image_ref_free(&ref);
+			return -ENOMEM;
+		}
+		repo = crid_image_ref_repository(&ref);
+		crid_image_ref_free(&ref);
+		if (!repo)
+			return -ENOMEM;
+	}
+	if (!out->repo_tag && rec->n_repo_tags > 0 && !(out->repo_tag = strdup(rec->repo_tags[0])))
+		return -ENOMEM;
+	for (size_t i = 0; repo && i < rec->n_repo_digests; i++) {
+		const char *at = strchr(rec->repo_digests[i], '@');
+
+		if (at && (size_t)(at - rec->repo_digests[i]) == strlen(repo) &&
+		    strncmp(rec->repo_digests[i], repo, strlen(repo)) == 0)
+			return (out->repo_digest = strdup(rec->repo_digests[i])) ? 0 : -ENOMEM;
+	}
+	if (rec->n_repo_digests > 0 && !(out->repo_digest = strdup(rec->repo_digests[0])))
+		return -ENOMEM;
+	return 0;
+}
+
 int crid_images_use(struct crid_images *im, const char *name, struct crid_image_use *out, struct crid_err *err)
 {
 	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
@@ -266,7 +326,7 @@ int crid_images_use(struct crid_images *im, const char *name, struct crid_image_
 	out->layer_dirs = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
 	out->chain_ids = calloc(rec.n_layers ? rec.n_layers : 1, sizeof(char *));
 	out->id = strdup(rec.id);
-	if (!out->layer_dirs || !out->chain_ids || !out->id) {
+	if (!out->layer_dirs || !out->chain_ids || !out->id || pick_names(name, &rec, out) < 0) {
 		crid_image_record_free(&rec);
 		crid_image_use_free(out);
 		return crid_err_nomem(err, "image layers");
@@ -293,6 +353,8 @@ int crid_images_use(struct crid_images *im, const char *name, struct crid_image_
 void crid_image_use_free(struct crid_image_use *u)
 {
 	free(u->id);
+	free(u->repo_tag);
+	free(u->repo_digest);
 	crid_strv_free(u->layer_dirs, u->n_layers);
 	crid_strv_free(u->chain_ids, u->n_layers);
 	free(u->config);

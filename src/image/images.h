@@ -4,6 +4,8 @@
 #ifndef CRID_IMAGE_IMAGES_H
 #define CRID_IMAGE_IMAGES_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 #include "config/config.h"
 #include "rpc/methods.h"
@@ -21,6 +23,9 @@ int crid_images_register(struct crid_images *im, struct crid_rpc_methods *method
 /* What a container needs of an image. */
 struct crid_image_use {
 	char *id;	   /* "sha256:..." */
+	char *repo_tag;	   /* the tag the name gave, else the image's first; NULL when none */
+	char *repo_digest; /* "repository@sha256:...", same repository first; NULL when none */
+	bool by_id;	   /* the name given was the image's ID (or a prefix), not one of its names */
 	char **layer_dirs; /* absolute, bottom layer first */
 	char **chain_ids;  /* of the same layers */
 	size_t n_layers;

@@ -29,6 +29,7 @@ struct crid_call *crid_call_new(struct crid_server *server, struct crid_conn *co
 	call->stream_id = stream_id;
 	call->start_ns = crid_now_ns();
 	call->api_version = "v1";
+	crid_request_headers_init(&call->hdrs);
 	pthread_mutex_init(&call->lock, NULL);
 	return call;
 }

@@ -50,8 +50,14 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 	struct crid_conn *conn = user_data;
 	struct crid_call *call;
 
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (frame->hd.type != NGHTTP2_HEADERS)
 		return 0;
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+		call = stream_call(session, frame->hd.stream_id);
+		if (call)
+			crid_request_trailers_begin(&call->hdrs, frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+		return 0;
+	}
 	call = crid_call_new(conn->server, conn, frame->hd.stream_id);
 	if (!call)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets just this stream */
@@ -84,11 +90,16 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 {
 	struct crid_call *call;
 
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (frame->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	call = stream_call(session, frame->hd.stream_id);
 	if (!call)
 		return 0;
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+		crid_request_trailers_field(&call->hdrs, name, namelen, value, valuelen);
+		return 0;
+	}
+	crid_request_headers_field(&call->hdrs, name, namelen, value, valuelen);
 	if (header_is(name, namelen, ":path")) {
 		if (valuelen > MAX_PATH_LEN)
 			valuelen = MAX_PATH_LEN; /* no CRI method is this long: stays unknown */
@@ -121,13 +132,31 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 	return 0;
 }
 
+/* A malformed request (RFC 9113 8.1.1) is a stream error: the stream is
+ * reset with PROTOCOL_ERROR and never reaches a handler. on_frame_send
+ * logs why. */
+static void refuse_stream(nghttp2_session *session, struct crid_call *call)
+{
+	if (call->dispatched)
+		return;
+	call->dispatched = true;
+	nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, call->stream_id, NGHTTP2_PROTOCOL_ERROR);
+}
+
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data, size_t len,
 			 void *user_data)
 {
 	struct crid_call *call = stream_call(session, stream_id);
 	size_t limit;
 
-	if (!call || call->finished || call->dispatched)
+	if (!call)
+		return 0;
+	crid_request_headers_data(&call->hdrs, len);
+	if (crid_request_headers_malformed(&call->hdrs)) {
+		refuse_stream(session, call);
+		return 0;
+	}
+	if (call->finished || call->dispatched)
 		return 0; /* already answered (e.g. too large): the rest is dropped */
 	limit = crid_server_max_recv(call->server) + CRID_GRPC_PREFIX_LEN;
 	if (call->req_len + len > limit) {
@@ -202,10 +231,18 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
-	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-		return 0;
 	call = stream_call(session, frame->hd.stream_id);
 	if (!call || call->dispatched)
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+		crid_request_headers_end(&call->hdrs);
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+		crid_request_headers_stream_end(&call->hdrs);
+	if (crid_request_headers_malformed(&call->hdrs)) {
+		refuse_stream(session, call);
+		return 0;
+	}
+	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	call->dispatched = true;
 	crid_server_dispatch(conn->server, call);
@@ -221,20 +258,54 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 		return 0;
 	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
 	call_unlink(conn, call);
-	crid_call_abort(call, CRID_CANCELLED, "the client cancelled the call");
+	if (crid_request_headers_malformed(&call->hdrs)) {
+		char text[sizeof(call->hdrs.malformed) + 32];
+
+		snprintf(text, sizeof(text), "malformed request: %s", call->hdrs.malformed);
+		crid_call_abort(call, CRID_INTERNAL, text);
+	} else {
+		crid_call_abort(call, CRID_CANCELLED, "the client cancelled the call");
+	}
 	crid_call_unref(call); /* the loop's reference */
 	return 0;
+}
+
+/* A client's protocol error at warning level: at the default level crid
+ * must not refuse calls in silence, yet a broken client must not flood the
+ * log either. */
+static void warn_protocol(struct crid_conn *conn, const char *msg, struct crid_call *call, const char *code,
+			  const char *reason)
+{
+	unsigned suppressed;
+	char sid[16], dropped[16];
+
+	if (!crid_server_warn_allowed(conn->server, &suppressed))
+		return;
+	snprintf(sid, sizeof(sid), "%d", call ? call->stream_id : 0);
+	snprintf(dropped, sizeof(dropped), "%u", suppressed);
+	log_warn(msg, "code", code, "reason", reason && *reason ? reason : NULL, "stream", call ? sid : NULL,
+		 "method", call && call->path ? call->path : NULL, "suppressed", suppressed ? dropped : NULL);
 }
 
 /* After a complete response, a client still sending its request is told to
  * stop (RFC 9113 8.1), so a refused oversized message does not keep flowing. */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
-	if (frame->hd.type == NGHTTP2_GOAWAY) {
-		char code[16];
+	struct crid_conn *conn = user_data;
 
-		snprintf(code, sizeof(code), "%u", frame->goaway.error_code);
-		log_debug("sent GOAWAY", "code", code);
+	if (frame->hd.type == NGHTTP2_GOAWAY) {
+		if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
+			warn_protocol(conn, "closing a connection: HTTP/2 protocol error", NULL,
+				      nghttp2_http2_strerror(frame->goaway.error_code), conn->last_error);
+		else
+			log_debug("sent GOAWAY");
+	}
+	if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+		struct crid_call *call = stream_call(session, frame->hd.stream_id);
+
+		warn_protocol(conn, "reset a stream", call,
+			      nghttp2_http2_strerror(frame->rst_stream.error_code),
+			      call && call->hdrs.malformed[0] ? call->hdrs.malformed : conn->last_error);
 	}
 	if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
@@ -361,24 +432,23 @@ void crid_conn_push_call(struct crid_conn *conn, struct crid_call *call)
 	}
 }
 
-/* nghttp2's account of a protocol error it answers itself. */
+/* nghttp2's account of a protocol error it answers itself (a reset or a
+ * GOAWAY, logged when sent). */
 static int on_error(nghttp2_session *session, int lib_error_code, const char *msg, size_t len, void *user_data)
 {
-	char text[256];
+	struct crid_conn *conn = user_data;
 
-	snprintf(text, sizeof(text), "%.*s", (int)(len < 200 ? len : 200), msg);
-	log_debug("HTTP/2 protocol error", "error", text, "code", nghttp2_strerror(lib_error_code));
+	snprintf(conn->last_error, sizeof(conn->last_error), "%.*s", (int)(len < 120 ? len : 120), msg);
 	return 0;
 }
 
 static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame, int lib_error_code,
 			    void *user_data)
 {
-	char type[16], sid[16];
+	struct crid_conn *conn = user_data;
 
-	snprintf(type, sizeof(type), "%u", frame->hd.type);
-	snprintf(sid, sizeof(sid), "%d", frame->hd.stream_id);
-	log_debug("invalid HTTP/2 frame", "type", type, "stream", sid, "error", nghttp2_strerror(lib_error_code));
+	snprintf(conn->last_error, sizeof(conn->last_error), "invalid frame of type %u on stream %d: %s",
+		 frame->hd.type, frame->hd.stream_id, nghttp2_strerror(lib_error_code));
 	return 0;
 }
 
@@ -415,6 +485,7 @@ struct crid_conn *crid_conn_new(struct crid_server *server, int fd)
 	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
 	/* Streams past our advertised limit are refused by nghttp2 itself. */
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+	nghttp2_option_set_no_http_messaging(opt, 1);
 	rv = nghttp2_session_server_new2(&conn->session, cbs, conn, opt);
 	nghttp2_session_callbacks_del(cbs);
 	nghttp2_option_del(opt);
@@ -602,11 +673,17 @@ int crid_conn_on_readable(struct crid_conn *conn)
 			return -errno;
 		used = feed(conn, buf, (size_t)n);
 		if (used < 0) {
-			log_debug("closing connection", "reason", nghttp2_strerror((int)used));
-			/* Say why (GOAWAY) when the peer speaks HTTP/2 at all. */
+			/* Say why (GOAWAY, logged as it goes) when the peer speaks
+			 * HTTP/2 at all. */
 			if (used != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+				if (!conn->last_error[0])
+					snprintf(conn->last_error, sizeof(conn->last_error), "%s",
+						 nghttp2_strerror((int)used));
 				nghttp2_session_terminate_session(conn->session, NGHTTP2_PROTOCOL_ERROR);
 				crid_conn_flush(conn);
+			} else {
+				warn_protocol(conn, "closing a connection: not an HTTP/2 client", NULL, NULL,
+					      "no HTTP/2 connection preface");
 			}
 			return -EPROTO;
 		}

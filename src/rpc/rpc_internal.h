@@ -12,6 +12,7 @@
 
 #include "rpc/call.h"
 #include "rpc/methods.h"
+#include "rpc/request_headers.h"
 
 struct crid_server;
 
@@ -43,6 +44,7 @@ struct crid_conn {
 	size_t drop_left;    /* payload of a dropped frame to skip */
 	uint8_t head[9];     /* a frame header being gathered */
 	size_t head_len;
+	char last_error[128]; /* nghttp2's account of the last error it found */
 };
 
 struct crid_call {
@@ -65,6 +67,7 @@ struct crid_call {
 	bool content_type_grpc;
 	char *encoding; /* grpc-encoding, NULL when absent */
 	bool bad_timeout;
+	struct crid_request_headers hdrs; /* RFC 9113 checks; why the stream was refused */
 	uint8_t *req;
 	size_t req_len, req_cap;
 
@@ -124,6 +127,9 @@ void crid_server_dispatch(struct crid_server *server, struct crid_call *call);
 size_t crid_server_max_recv(const struct crid_server *server);
 const struct crid_rpc_methods *crid_server_methods(const struct crid_server *server);
 bool crid_server_stopping(const struct crid_server *server);
+/* Rate limit of the warnings a client's protocol errors cause; *suppressed
+ * as in crid_ratelimit_allow. Loop thread only. */
+bool crid_server_warn_allowed(struct crid_server *server, unsigned *suppressed);
 int crid_server_run_handler(struct crid_server *server, void (*fn)(void *), void *arg, struct crid_err *err);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/ratelimit.h"
 #include "rpc/grpc_wire.h"
 #include "rpc/listener.h"
 #include "rpc/rpc_internal.h"
@@ -24,6 +25,9 @@
 
 /* A node's kubelet needs a handful; this bounds what clients can hold. */
 #define MAX_CONNECTIONS 4096
+/* Protocol-error warnings: a broken client is reported, not echoed forever. */
+#define PROTOCOL_WARN_INTERVAL_NS (10LL * 1000000000LL)
+#define PROTOCOL_WARN_BURST 10
 
 struct poll_tag {
 	int kind;
@@ -49,6 +53,7 @@ struct crid_server {
 
 	bool stopping;
 	int64_t stop_deadline_ns;
+	struct crid_ratelimit protocol_warnings;
 	void (*on_shutdown)(void *data);
 	void *on_shutdown_data;
 };
@@ -86,6 +91,8 @@ int crid_server_new(struct crid_server **out, const struct crid_server_options *
 	s->listener_tag.kind = CRID_POLL_LISTENER;
 	s->notify_tag.kind = CRID_POLL_NOTIFY;
 	s->signal_tag.kind = CRID_POLL_SIGNAL;
+	s->protocol_warnings =
+		(struct crid_ratelimit)CRID_RATELIMIT_INIT(PROTOCOL_WARN_INTERVAL_NS, PROTOCOL_WARN_BURST);
 	pthread_mutex_init(&s->queue_lock, NULL);
 
 	r = crid_workers_new(&s->workers, opts->worker_threads, err);
@@ -403,6 +410,11 @@ const struct crid_rpc_methods *crid_server_methods(const struct crid_server *s)
 bool crid_server_stopping(const struct crid_server *s)
 {
 	return s->stopping;
+}
+
+bool crid_server_warn_allowed(struct crid_server *s, unsigned *suppressed)
+{
+	return crid_ratelimit_allow(&s->protocol_warnings, crid_now_ns(), suppressed);
 }
 
 int crid_server_run_handler(struct crid_server *s, void (*fn)(void *), void *arg, struct crid_err *err)

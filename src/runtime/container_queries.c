@@ -66,9 +66,10 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	st.started_at = c->started_at;
 	st.finished_at = c->finished_at;
 	st.exit_code = c->exit_code;
-	image.image = c->image_name;
+	image.image = c->image_shown;
+	image.user_specified_image = c->config->image->user_specified_image;
 	st.image = &image;
-	st.image_ref = c->image_id;
+	st.image_ref = c->image_ref;
 	st.image_id = c->image_id;
 	st.reason = c->reason ? c->reason : (char *)"";
 	st.message = c->message ? c->message : (char *)"";
@@ -163,12 +164,13 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 			continue;
 		runtime__v1__container__init(it);
 		runtime__v1__image_spec__init(&images[n]);
-		images[n].image = c->image_name;
+		images[n].image = c->image_shown;
+		images[n].user_specified_image = c->config->image->user_specified_image;
 		it->id = c->id;
 		it->pod_sandbox_id = c->pod_id;
 		it->metadata = c->config->metadata;
 		it->image = &images[n];
-		it->image_ref = c->image_id;
+		it->image_ref = c->image_ref;
 		it->image_id = c->image_id;
 		it->state = cri_state(state);
 		it->created_at = created;

@@ -40,6 +40,8 @@ static void container_free(struct crid_container *c)
 	free(c->name_key);
 	free(c->image_name);
 	free(c->image_id);
+	free(c->image_shown);
+	free(c->image_ref);
 	free(c->reason);
 	free(c->message);
 	free(c->log_path);
@@ -395,6 +397,8 @@ static void kill_shim(pid_t pid)
 
 static int validate_container_config(const Runtime__V1__ContainerConfig *c, struct crid_err *err)
 {
+	const Runtime__V1__LinuxContainerSecurityContext *sc = c && c->linux ? c->linux->security_context : NULL;
+
 	if (!c)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config is missing");
 	if (!c->metadata || !c->metadata->name || !*c->metadata->name)
@@ -403,6 +407,12 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.image.image is empty");
 	if (c->log_path && strstr(c->log_path, ".."))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.log_path must not contain \"..\"");
+	/* A group alone would pair with the image's user, which the pod did
+	 * not ask for; the peers refuse it too. */
+	if (sc && sc->run_as_group && !sc->run_as_user && !(sc->run_as_username && *sc->run_as_username))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.linux.security_context.run_as_group is set without run_as_user or "
+				    "run_as_username");
 	return 0;
 }
 
@@ -479,6 +489,24 @@ static int write_bundle(struct crid_container *c, struct crid_pod *pod, const st
 	return crid_write_file_at(dirfd, "config.json", text, strlen(text), 0600, err);
 }
 
+/* What the kubelet and kubectl show: the kubelet creates containers by
+ * image ID, and the peers answer with the name the user wrote (or the
+ * image's tag) and a repo digest, not the ID twice. */
+static int name_image(struct crid_container *c, const struct crid_image_use *img)
+{
+	const Runtime__V1__ImageSpec *spec = c->config->image;
+	const char *shown = c->image_name;
+
+	if (spec->user_specified_image && *spec->user_specified_image)
+		shown = spec->user_specified_image;
+	else if (img->by_id && img->repo_tag)
+		shown = img->repo_tag;
+	c->image_id = strdup(img->id);
+	c->image_shown = strdup(shown);
+	c->image_ref = strdup(img->repo_digest ? img->repo_digest : img->id);
+	return c->image_id && c->image_shown && c->image_ref ? 0 : -ENOMEM;
+}
+
 static int set_up_container(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
 			    struct crid_err *err)
 {
@@ -493,9 +521,9 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 		r = crid_images_hold(rt->images, c->id, &img, err);
 	if (r < 0)
 		return r;
-	c->image_id = strdup(img.id);
-	if (!c->image_id)
-		return crid_err_nomem(err, "image ID");
+	r = name_image(c, &img);
+	if (r < 0)
+		return crid_err_nomem(err, "image names");
 	r = image_defaults(img.config, img.config_len, &defaults, err);
 	if (r < 0) {
 		image_defaults_clear(&defaults);

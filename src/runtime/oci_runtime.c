@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,10 +20,16 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/proctree.h"
 #include "common/spawn.h"
 
 #define RUNTIME_CALL_TIMEOUT_NS (60LL * 1000000000LL)
 #define MAX_RUNTIME_STDERR 8192
+/* After the runtime exits, output still in flight is read for this long: a
+ * background process the command left may hold the pipes open for ever. */
+#define DRAIN_AFTER_EXIT_NS (200LL * 1000000)
+/* A timed-out exec's processes must be gone before ExecSync answers. */
+#define KILL_WAIT_MS 2000
 
 /* A bounded output buffer: keeps the first max bytes, counts the rest. */
 struct sink {
@@ -57,20 +64,28 @@ struct run {
 	int timed_out;
 };
 
-static void kill_from_pid_file(const char *path)
+static pid_t read_pid_file(const char *path)
 {
 	char buf[32] = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	long pid;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long pid = 0;
 
-	if (fd < 0)
-		return;
-	if (read(fd, buf, sizeof(buf) - 1) > 0) {
+	if (fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0)
 		pid = strtol(buf, NULL, 10);
-		if (pid > 1)
-			kill((pid_t)pid, SIGKILL);
+	return pid > 1 && pid < INT32_MAX ? (pid_t)pid : 0;
+}
+
+/* At the deadline: the runtime, the process it started in the container
+ * (the pid file) and everything either started, orphans of their process
+ * groups included. */
+static void kill_call(const struct run *r, pid_t pid)
+{
+	if (r->pid_file) {
+		pid_t roots[] = { pid, read_pid_file(r->pid_file) };
+
+		crid_kill_tree(roots, CRID_ARRAY_SIZE(roots), KILL_WAIT_MS);
 	}
-	close(fd);
+	kill(pid, SIGKILL);
 }
 
 /* Spawns argv[0] and collects its output until it exits. Signals: the child
@@ -82,6 +97,8 @@ static int run_process(struct run *r, struct crid_err *err)
 	struct crid_spawn sp;
 	size_t in_off = 0, in_len = r->stdin_data ? strlen(r->stdin_data) : 0;
 	int64_t deadline = r->deadline_ns ? r->deadline_ns : crid_monotonic_ns() + RUNTIME_CALL_TIMEOUT_NS;
+	int64_t exited_at = 0; /* when the pidfd said the runtime exited */
+	_cleanup_close_ int pidfd = -1;
 	bool killed = false;
 	pid_t pid;
 	int rc;
@@ -116,10 +133,12 @@ static int run_process(struct run *r, struct crid_err *err)
 	}
 	if (in_pipe[1] >= 0)
 		fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+	/* Without a pidfd (old kernels) the pipes' end is the only sign. */
+	pidfd = pidfd_open(pid, 0);
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[4];
 		int n = 0, timeout;
-		int64_t now = crid_monotonic_ns();
+		int64_t now = crid_monotonic_ns(), wake;
 
 		if (out_pipe[0] >= 0)
 			p[n++] = (struct pollfd){ .fd = out_pipe[0], .events = POLLIN };
@@ -129,15 +148,18 @@ static int run_process(struct run *r, struct crid_err *err)
 			p[n++] = (struct pollfd){ .fd = in_pipe[1], .events = POLLOUT };
 		if (n == 0)
 			break;
-		if (now >= deadline && !killed) {
-			/* The process in the container first (exec), then the runtime. */
-			if (r->pid_file)
-				kill_from_pid_file(r->pid_file);
-			kill(pid, SIGKILL);
+		if (exited_at && now >= exited_at + DRAIN_AFTER_EXIT_NS)
+			break;
+		if (pidfd >= 0 && !exited_at)
+			p[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		if (now >= deadline && !killed && !exited_at) {
+			kill_call(r, pid);
 			killed = true;
 			r->timed_out = 1;
+			now = crid_monotonic_ns();
 		}
-		timeout = killed ? 1000 : (int)((deadline - now) / 1000000 + 1);
+		wake = exited_at ? exited_at + DRAIN_AFTER_EXIT_NS : killed ? now + 1000000000LL : deadline;
+		timeout = wake > now ? (int)((wake - now) / 1000000 + 1) : 0;
 		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -146,6 +168,10 @@ static int run_process(struct run *r, struct crid_err *err)
 
 			if (!p[i].revents)
 				continue;
+			if (p[i].fd == pidfd) {
+				exited_at = crid_monotonic_ns();
+				continue;
+			}
 			if (p[i].fd == in_pipe[1]) {
 				got = write(in_pipe[1], r->stdin_data + in_off, in_len - in_off);
 				if (got > 0)
@@ -164,7 +190,7 @@ static int run_process(struct run *r, struct crid_err *err)
 				struct sink *s = p[i].fd == out_pipe[0] ? &r->out : &r->errout;
 
 				if (sink_add(s, buf, (size_t)got) < 0) {
-					kill(pid, SIGKILL);
+					kill_call(r, pid);
 					killed = true;
 				}
 			} else if (got == 0 || errno != EINTR) {

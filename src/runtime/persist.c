@@ -56,9 +56,10 @@ int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p)
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c)
 {
 	return put(rt, "container", c->id, &c->config->base,
-		   json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:s?, s:s?, s:s, s:s, s:i, s:i, s:i, s:O?}",
+		   json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:I, s:I, s:i, s:s?, s:s?, s:s, s:s, s:i, s:i, s:i, s:O?}",
 			     "pod_id", c->pod_id, "handler", c->handler->name, "image_name", c->image_name, "image_id",
-			     c->image_id ? c->image_id : "", "state", (int)c->state, "created_at",
+			     c->image_id ? c->image_id : "", "image_shown", c->image_shown, "image_ref", c->image_ref,
+			     "state", (int)c->state, "created_at",
 			     (json_int_t)c->created_at, "started_at", (json_int_t)c->started_at, "finished_at",
 			     (json_int_t)c->finished_at, "exit_code", c->exit_code, "reason", c->reason, "message",
 			     c->message, "log_path", c->log_path, "cgroups_path", c->cgroups_path, "stop_signal",
@@ -182,6 +183,11 @@ static void recover_container(struct crid_runtime *rt, const struct crid_object_
 		c->handler = crid_config_find_runtime(rt->cfg, "");
 	c->image_name = strdup(jstr(st, "image_name"));
 	c->image_id = strdup(jstr(st, "image_id"));
+	/* Records from before these were kept show what they knew. */
+	c->image_shown = strdup(json_is_string(json_object_get(st, "image_shown")) ? jstr(st, "image_shown")
+										   : jstr(st, "image_name"));
+	c->image_ref = strdup(json_is_string(json_object_get(st, "image_ref")) ? jstr(st, "image_ref")
+									       : jstr(st, "image_id"));
 	c->state = (enum crid_ctr_state)json_integer_value(json_object_get(st, "state"));
 	c->created_at = json_integer_value(json_object_get(st, "created_at"));
 	c->started_at = json_integer_value(json_object_get(st, "started_at"));
@@ -197,7 +203,7 @@ static void recover_container(struct crid_runtime *rt, const struct crid_object_
 	c->shim_pid = (pid_t)json_integer_value(json_object_get(st, "shim_pid"));
 	c->pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
 	c->process = json_incref(json_object_get(st, "process"));
-	if (!c->image_name || !c->image_id || !c->log_path || !c->cgroups_path ||
+	if (!c->image_name || !c->image_id || !c->image_shown || !c->image_ref || !c->log_path || !c->cgroups_path ||
 	    asprintf(&c->name_key, "%s_%s_%u", m->name, c->pod_id, m->attempt) < 0 ||
 	    asprintf(&c->dir, "%s/%s", rt->containers_dir, c->id) < 0 ||
 	    asprintf(&c->rootfs, "%s/%s/rootfs", rt->containers_dir, c->id) < 0 ||
@@ -237,6 +243,8 @@ fail:
 		json_decref(c->process);
 		free(c->image_name);
 		free(c->image_id);
+		free(c->image_shown);
+		free(c->image_ref);
 		free(c->reason);
 		free(c->message);
 		free(c->log_path);

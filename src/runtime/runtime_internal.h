@@ -53,8 +53,10 @@ struct crid_container {
 	Runtime__V1__ContainerConfig *config; /* owned, immutable */
 	char *name_key;
 	const struct crid_runtime_handler *handler;
-	char *image_name; /* as requested */
-	char *image_id;
+	char *image_name;  /* as requested */
+	char *image_id;	   /* "sha256:..." */
+	char *image_shown; /* ContainerStatus' image: a name, not an ID, where one is known */
+	char *image_ref;   /* "repository@sha256:...", else the ID */
 	enum crid_ctr_state state;		      /* (s) */
 	int64_t created_at, started_at, finished_at; /* (s) */
 	int exit_code;				      /* (s) */

@@ -714,7 +714,9 @@ def _lenient_h2_connection_class():
 class H2Client:
     """A minimal HTTP/2 client over crid's unix socket, for hand-made gRPC."""
 
-    def __init__(self, socket_path, connect=True):
+    def __init__(self, socket_path, connect=True, validate=True):
+        """validate=False sends header fields exactly as given, malformed
+        ones included (h2 would otherwise refuse or normalise them)."""
         import h2.config
 
         self.socket_path = socket_path
@@ -722,7 +724,9 @@ class H2Client:
         self.sock.settimeout(10)
         self.sock.connect(socket_path)
         self.conn = _lenient_h2_connection_class()(
-            config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+            config=h2.config.H2Configuration(client_side=True, header_encoding=None,
+                                             validate_outbound_headers=validate,
+                                             normalize_outbound_headers=validate))
         self.streams = {}
         self.ping_acks = []
         self.goaway = None
@@ -758,11 +762,13 @@ class H2Client:
                          v.encode() if isinstance(v, str) else v))
         return hdrs
 
-    def start_call(self, path, body=None, extra_headers=(), end_stream=True):
-        """Sends HEADERS (+ DATA body); returns the H2Stream."""
+    def start_call(self, path, body=None, extra_headers=(), end_stream=True, headers=None):
+        """Sends HEADERS (+ DATA body); returns the H2Stream. headers, when
+        given, replaces the whole header list (path and extra_headers are
+        then unused)."""
         sid = self.conn.get_next_available_stream_id()
         st = self.streams[sid] = H2Stream(sid)
-        hdrs = self.grpc_headers(path, extra_headers)
+        hdrs = headers if headers is not None else self.grpc_headers(path, extra_headers)
         if body is None:
             self.conn.send_headers(sid, hdrs, end_stream=end_stream)
         else:

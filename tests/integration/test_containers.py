@@ -25,10 +25,10 @@ pytestmark = pytest.mark.usefixtures("hugetlb_v1")
 S = 1_000_000_000  # ns
 
 
-def image_refs(env, repo="busybox"):
-    """What ContainerStatus.image_ref may be: the image ID or a digest reference."""
-    exp = env.rs.expected(repo)
-    return {exp["image_id"], f"{env.rs.plain.host}/{repo}@{exp['manifest_digest']}"}
+def repo_digest(env, repo="busybox"):
+    """What ContainerStatus.image_ref is, as with containerd and CRI-O:
+    repository@sha256:<manifest digest>."""
+    return f"{env.rs.plain.host}/{repo}@{env.rs.expected(repo)['manifest_digest']}"
 
 
 # ---------------------------------------------------------------------------
@@ -56,7 +56,8 @@ def test_container_lifecycle(pod_env, handler):
     assert dict(st.labels) == dict(ccfg.labels)
     assert dict(st.annotations) == dict(ccfg.annotations)
     assert st.image.image == env.image(), st.image
-    assert st.image_ref in image_refs(env) and image_id in image_refs(env), st.image_ref
+    assert st.image_ref == repo_digest(env), st.image_ref
+    assert st.image_id == image_id == env.rs.expected("busybox")["image_id"], st
     assert st.log_path == env.log_path(cfg, ccfg), \
         "log_path is the full path (log_directory joined with the container's log_path)"
 
@@ -70,7 +71,7 @@ def test_container_lifecycle(pod_env, handler):
     assert st.reason == "Error", st
     assert 0 < st.created_at <= st.started_at <= st.finished_at, st
     assert st.finished_at - st.started_at >= 0.9 * S, st
-    assert st.image.image == env.image() and st.image_ref in image_refs(env), st
+    assert st.image.image == env.image() and st.image_ref == repo_digest(env), st
 
     recs = env.records(cfg, ccfg)  # every line in CRI format, or AssertionError
     assert [(r.stream, r.tag, r.content) for r in recs if r.stream == "stdout"] == \
@@ -83,7 +84,8 @@ def test_container_lifecycle(pod_env, handler):
     (c,) = env.list_ctrs()
     assert (c.id, c.pod_sandbox_id, c.state) == (cid, pid, a.CONTAINER_EXITED)
     assert c.metadata == ccfg.metadata and c.created_at == st.created_at
-    assert c.image.image == env.image() and c.image_ref in image_refs(env), c
+    assert c.image.image == env.image() and c.image_ref == repo_digest(env), c
+    assert c.image_id == image_id, c
     assert dict(c.labels) == dict(ccfg.labels) and dict(c.annotations) == dict(ccfg.annotations)
 
     env.remove(cid)
@@ -91,6 +93,41 @@ def test_container_lifecycle(pod_env, handler):
     code, details = ph.rpc_code(env.status, cid)
     assert code == grpc.StatusCode.NOT_FOUND, (code, details)
     assert env.container_leaks(cid, cfg.linux.cgroup_parent) == []
+
+
+def test_image_names_of_a_container_made_by_id(pod_env):
+    """The kubelet creates containers by image ID (what PullImage answered);
+    status shows a name and the repo digest, as containerd and CRI-O do,
+    and keeps them across a restart of crid."""
+    env = pod_env
+    image_id = env.pull()
+    pid, cfg = env.new_pod()
+    by_id = env.create(pid, cfg, env.ctr_config("byid", ["sleep", "60"], image=image_id))
+    short = env.create(pid, cfg, env.ctr_config("short", ["sleep", "60"], image=image_id[7:19]))
+    told = env.ctr_config("told", ["sleep", "60"], image=image_id)
+    told.image.user_specified_image = "busybox-as-written"
+    told_id = env.create(pid, cfg, told)
+    by_digest = env.create(pid, cfg, env.ctr_config("bydigest", ["sleep", "60"], image=repo_digest(env)))
+
+    def check():
+        want = {by_id: env.image(), short: env.image(), told_id: "busybox-as-written",
+                by_digest: repo_digest(env)}
+        for cid, shown in want.items():
+            st = env.status(cid)
+            assert st.image.image == shown, (cid[:12], st.image)
+            assert st.image_ref == repo_digest(env), st
+            assert st.image_id == image_id, st
+        assert env.status(told_id).image.user_specified_image == "busybox-as-written"
+        listed = {c.id: c for c in env.list_ctrs()}
+        for cid, shown in want.items():
+            assert listed[cid].image.image == shown and listed[cid].image_ref == repo_digest(env), listed[cid]
+
+    check()
+    env.kill_daemon()
+    env.start_daemon()
+    check()
+    for cid in (by_id, short, told_id, by_digest):
+        env.remove(cid)
 
 
 def test_exit_zero_reason_completed(pod_env):
@@ -215,6 +252,35 @@ def test_run_as_user(pod_env, repo):
     st, out = env.run_to_exit(pid, cfg, "as", ["id", "-u"], repo=repo, run_as_user=1234)
     assert st.exit_code == 0, st
     assert out == ["1234"], (repo, out)
+
+
+def test_run_as_group_needs_a_user(pod_env):
+    """run_as_group alone is refused (containerd and CRI-O do the same);
+    with run_as_user or run_as_username it sets the gid."""
+    env = pod_env
+    env.pull()
+    pid, cfg = env.new_pod()
+    alone = env.ctr_config("grp", ["id", "-g"])
+    alone.linux.security_context.run_as_group.value = 2345
+    code, details = ph.rpc_code(env.create, pid, cfg, alone)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert "run_as_group" in details and "run_as_user" in details, details
+    assert env.list_ctrs() == []
+
+    with_user = env.ctr_config("grp2", ["sh", "-c", "id -u; id -g"], run_as_user=1234)
+    with_user.linux.security_context.run_as_group.value = 2345
+    cid = env.create(pid, cfg, with_user)
+    env.start(cid)
+    assert env.wait_exited(cid).exit_code == 0
+    assert env.output(cfg, with_user) == ["1234", "2345"]
+
+    named = env.ctr_config("grp3", ["sh", "-c", "id -u; id -g"])
+    named.linux.security_context.run_as_username = "app"
+    named.linux.security_context.run_as_group.value = 3456
+    cid = env.create(pid, cfg, named)
+    env.start(cid)
+    assert env.wait_exited(cid).exit_code == 0
+    assert env.output(cfg, named) == ["1000", "3456"]
 
 
 def test_bind_mounts(pod_env):
@@ -356,13 +422,50 @@ def test_exec_sync_timeout(pod_env):
     took = time.monotonic() - t0
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, (e.value.code(), e.value.details())
     assert took <= 3.5, f"ExecSync(timeout=1) returned after {took:.2f}s"
-    deadline = time.monotonic() + 1.0
-    while ph.procs_with_argv(["sleep", "10"], cfg.linux.cgroup_parent) and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert ph.procs_with_argv(["sleep", "10"], cfg.linux.cgroup_parent) == [], \
-        "the timed-out exec's process is still running"
+        "the timed-out exec's process is still running after ExecSync answered"
     assert env.status(cid).state == env.api.CONTAINER_RUNNING
     assert env.exec_sync(cid, ["echo", "still"]).stdout == b"still\n"
+
+
+def _live_pids(cgroup_parent):
+    return {p.pid for p in ph.procs_in_cgroup(cgroup_parent) if p.state != "Z"}
+
+
+@pytest.mark.parametrize("handler", ["", "runc"], ids=["default-crun", "runc"])
+def test_exec_sync_timeout_kills_the_whole_tree(pod_env, handler):
+    """Background children, and an orphan whose parent already exited, are
+    gone as well by the time ExecSync answers DEADLINE_EXCEEDED."""
+    env = pod_env
+    env.pull()
+    pid, cfg = env.new_pod(runtime_handler=handler)
+    cid, _ = env.run(pid, cfg, "target", ["sleep", "1010"])
+    env.wait_state(cid, env.api.CONTAINER_RUNNING)
+    before = _live_pids(cfg.linux.cgroup_parent)
+    assert len(before) == 1, before
+    with pytest.raises(grpc.RpcError) as e:
+        env.exec_sync(cid, ["sh", "-c", "(sleep 4323 &); sleep 4321 & sleep 4322 & sleep 4320"],
+                      timeout=1, call_timeout=30)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+    left = _live_pids(cfg.linux.cgroup_parent) - before
+    assert not left, "processes of the timed-out exec still run: " + "; ".join(
+        f"{p.pid} {' '.join(p.argv)}" for p in ph.procs_in_cgroup(cfg.linux.cgroup_parent) if p.pid in left)
+    assert env.status(cid).state == env.api.CONTAINER_RUNNING
+
+
+def test_exec_sync_answers_when_the_command_exits(pod_env):
+    """A command that leaves a background child holding its stdout is
+    answered when the command itself exits, not at the timeout."""
+    env = pod_env
+    env.pull()
+    pid, cfg = env.new_pod()
+    cid, _ = env.run(pid, cfg, "target", ["sleep", "1010"])
+    env.wait_state(cid, env.api.CONTAINER_RUNNING)
+    t0 = time.monotonic()
+    r = env.exec_sync(cid, ["sh", "-c", "sleep 300 & echo started"], timeout=20)
+    took = time.monotonic() - t0
+    assert (r.stdout, r.exit_code) == (b"started\n", 0), r
+    assert took < 5, f"ExecSync answered after {took:.1f}s"
 
 
 def test_reopen_container_log(pod_env):

@@ -507,6 +507,34 @@ def test_image_fs_info(images_daemon, registry_set):  # noqa: F811
     assert full.timestamp > 0
 
 
+def test_image_fs_info_counts_hard_links_once(daemon_factory, registry_set, separate_registry):  # noqa: F811
+    """A file hard-linked at 300 names takes its blocks once on disk, and
+    ImageFsInfo says so (busybox images link hundreds of applets)."""
+    reg = separate_registry(repos=())
+    blob = os.urandom(1024 * 1024)
+    entries = [ib.Dir("/bin"), ib.File("/bin/tool", blob, 0o755)]
+    entries += [ib.Hardlink(f"/bin/applet{i}", "bin/tool") for i in range(300)]
+    push(reg, "links", "latest", ib.Image([ib.Layer(entries)]))
+    d = daemon_factory(config=f"registries:\n  - host: {reg.host}\n    insecure: true\n").start()
+    api = d_api()
+    empty = d.img().ImageFsInfo(api.ImageFsInfoRequest()).image_filesystems[0]
+    pull(d, f"{reg.host}/links:latest")
+    full = d.img().ImageFsInfo(api.ImageFsInfoRequest()).image_filesystems[0]
+    (layer,) = layer_dirs(d)
+    tool = os.stat(os.path.join(d.state_root, "layers", layer, "bin", "tool"))
+    assert tool.st_nlink == 301, tool
+    used = full.used_bytes.value - empty.used_bytes.value
+    du = int(subprocess.run(["du", "-s", "-B1", os.path.join(d.state_root, "layers", layer)],
+                            capture_output=True, text=True, check=True).stdout.split()[0])
+    # Besides the layer: its manifest and config blobs, a few KiB.
+    assert du <= used <= du + 64 * 1024, f"ImageFsInfo counts {used} bytes for a layer du measures at {du}"
+    assert 1024 * 1024 <= used < 2 * 1024 * 1024, used
+    # The layer holds three inodes (its root, bin, tool) however many names
+    # tool has; the blobs one each.
+    blobs = os.listdir(os.path.join(d.state_root, "blobs", "sha256"))
+    assert full.inodes_used.value - empty.inodes_used.value == 3 + len(blobs), full
+
+
 def test_pinned_images_from_config(daemon_factory, registry_set):  # noqa: F811
     rs = registry_set
     d = daemon_factory(config=registries_yaml(rs, f"pinned_images:\n  - {rs.plain.host}/busybox:latest\n")).start()
