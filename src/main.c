@@ -15,7 +15,7 @@
 #include "image/unpack.h"
 #include "rpc/methods.h"
 #include "rpc/server.h"
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 

@@ -1,5 +1,8 @@
-/* RuntimeService handlers of runtime.h: Version, Status, RuntimeConfig,
- * UpdateRuntimeConfig and GetContainerEvents. */
+/* The RuntimeService of runtime.h: it assembles the runtime (its tables,
+ * the pods and containers recovered from the store, the exit watcher) and
+ * registers every handler; its own are Version, Status, RuntimeConfig,
+ * UpdateRuntimeConfig and GetContainerEvents. The one file of runtime/
+ * that calls into pod/ and container/; the rest of runtime/ is below them. */
 #include "runtime/runtime.h"
 
 #include <arpa/inet.h>
@@ -12,14 +15,39 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "network/network.h"
-#include "runtime/events.h"
-#include "runtime/handler.h"
-#include "runtime/runtime_internal.h"
 #include "common/fsutil.h"
+#include "container/container.h"
+#include "network/network.h"
+#include "oci/handler.h"
+#include "pod/pod.h"
+#include "runtime/events.h"
+#include "runtime/objects.h"
 #include "runtime/v1/api.pb-c.h"
 
 #define CRID_RUNTIME_NAME "crid"
+
+/* Every recorded pod and container back in the tables, checked against the
+ * machine; then what no record owns is removed. */
+static int recover(struct crid_runtime *rt, struct crid_err *err)
+{
+	struct crid_object_record *recs = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = crid_store_object_list(rt->db, "pod", &recs, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		crid_pod_recover(rt, &recs[i]);
+	crid_object_records_free(recs, n);
+	if ((r = crid_store_object_list(rt->db, "container", &recs, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		crid_container_recover(rt, &recs[i]);
+	crid_object_records_free(recs, n);
+	crid_pods_remove_unknown(rt);
+	crid_containers_remove_unknown(rt);
+	return 0;
+}
 
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
 		     struct crid_store *db, struct crid_err *err)
@@ -54,7 +82,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	}
 	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
-	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = crid_runtime_recover(rt, err)) < 0) {
+	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
 		crid_runtime_free(rt);
 		return r;
 	}

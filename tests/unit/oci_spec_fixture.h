@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 /* ---- fixture: a container config as the kubelet sends one ---- */
 

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 
 #define FMT(buf, ...) ck_assert_int_lt(snprintf(buf, sizeof(buf), __VA_ARGS__), (int)sizeof(buf))
 #define MiB (1024ULL * 1024)

@@ -26,57 +26,17 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/spawn.h"
-#include "runtime/oci_spec.h"
-#include "runtime/runtime_internal.h"
+#include "container/container.h"
+#include "oci/oci_runtime.h"
+#include "oci/oci_spec.h"
+#include "runtime/objects.h"
 #include "shim/protocol.h"
 
 #define SHIM_START_TIMEOUT_MS 60000
 
-static void container_free(struct crid_container *c)
-{
-	if (c->config)
-		protobuf_c_message_free_unpacked(&c->config->base, NULL);
-	json_decref(c->process);
-	free(c->name_key);
-	free(c->image_name);
-	free(c->image_id);
-	free(c->image_shown);
-	free(c->image_ref);
-	free(c->reason);
-	free(c->message);
-	free(c->log_path);
-	free(c->dir);
-	free(c->rootfs);
-	free(c->upper);
-	free(c->cgroups_path);
-	pthread_cond_destroy(&c->changed);
-	pthread_mutex_destroy(&c->state_lock);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-void crid_container_unref(struct crid_container *c)
-{
-	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
-		container_free(c);
-}
-
 static void image_use_freep(struct crid_image_use *u)
 {
 	crid_image_use_free(u);
-}
-
-static void unlink_container(struct crid_runtime *rt, struct crid_container *c)
-{
-	pthread_mutex_lock(&rt->lock);
-	for (struct crid_container **q = &rt->containers; *q; q = &(*q)->next) {
-		if (*q == c) {
-			*q = c->next;
-			crid_container_unref(c);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&rt->lock);
 }
 
 /* ---- the image's defaults ---- */
@@ -538,7 +498,7 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	image_defaults_clear(&defaults);
 	if (r < 0)
 		return r;
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_mkdir_p(runtime_root, 0700, err);
 	if (r == 0)
 		r = start_shim(rt, c, runtime_root, err);
@@ -637,12 +597,12 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		struct crid_oci_runtime oci;
 		struct crid_err ignored;
 
-		crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+		crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 		kill_shim(c->shim_pid);
 		crid_oci_delete(&oci, c->id, &ignored);
 		remove_container_files(c, &ignored);
 		crid_images_release(rt->images, c->id);
-		unlink_container(rt, c);
+		crid_container_unlink(rt, c);
 		return crid_err_wrap(err, "create container %s: ", c->name_key);
 	}
 	pthread_mutex_lock(&c->lock);
@@ -780,7 +740,7 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 		pthread_mutex_unlock(&c->lock);
 		return r;
 	}
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_oci_start(&oci, c->id, err);
 	if (r == 0) {
 		pthread_mutex_lock(&c->state_lock);
@@ -810,7 +770,7 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 	struct crid_oci_runtime oci;
 	int r = 0;
 
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CRID_CTR_CREATED) {
 		/* Never started: its init waits to exec; kill it so it ends. */
@@ -876,7 +836,7 @@ static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct 
 	r = stop_one(rt, c, 0, err);
 	if (r < 0)
 		return r;
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	r = crid_oci_delete(&oci, c->id, err);
 	if (r == 0)
@@ -888,7 +848,7 @@ static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct 
 		return r;
 	crid_object_forget(rt, "container", c->id);
 	crid_images_release(rt->images, c->id);
-	unlink_container(rt, c);
+	crid_container_unlink(rt, c);
 	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 	log_info("container removed", "container", c->id);
 	return 0;

@@ -1,7 +1,7 @@
 /* OCI runtime calls (oci_runtime.h): each one a posix_spawn of the runtime
  * binary with its output on pipes, read with poll until it exits. */
 #include "common/clock.h"
-#include "runtime/oci_runtime.h"
+#include "oci/oci_runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -352,6 +352,15 @@ int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *r
 				  complaint(&r));
 	run_clear(&r);
 	return rc;
+}
+
+void crid_oci_runtime_for(const char *run_root, const struct crid_runtime_handler *h, char *root_buf, size_t size,
+			  struct crid_oci_runtime *out)
+{
+	snprintf(root_buf, size, "%s/runtime/%s", run_root, h->name);
+	out->handler = h->name;
+	out->path = h->path;
+	out->root = root_buf;
 }
 
 void crid_exec_result_free(struct crid_exec_result *r)

@@ -5,8 +5,8 @@
  * containers share one PID namespace, crid's own tiny init as the holder of
  * that namespace. Removal needs nothing but the directory, so it also
  * cleans up after a crash. */
-#ifndef CRID_RUNTIME_POD_NS_H
-#define CRID_RUNTIME_POD_NS_H
+#ifndef CRID_POD_POD_NS_H
+#define CRID_POD_POD_NS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -17,8 +17,10 @@
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "runtime/oci_spec.h"
-#include "runtime/runtime_internal.h"
+#include "oci/oci_spec.h"
+#include "container/container.h"
+#include "oci/oci_runtime.h"
+#include "runtime/objects.h"
 #include "shim/protocol.h"
 
 #define EXEC_OUTPUT_MAX (16 << 20)
@@ -228,7 +230,7 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 	json_object_set_new(process, "terminal", json_false());
 	if (req->timeout > 0)
 		deadline = crid_monotonic_ns() + req->timeout * 1000000000LL;
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_oci_exec_sync(&oci, c->id, process, deadline, EXEC_OUTPUT_MAX, c->dir, &res, err);
 	if (r < 0)
 		return r;
@@ -319,7 +321,7 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 		return r;
 	if ((r = crid_spec_resources(req->linux, &res, err)) < 0)
 		return r;
-	crid_oci_runtime_for(rt, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	r = crid_oci_update(&oci, c->id, res, err);
 	pthread_mutex_unlock(&c->lock);

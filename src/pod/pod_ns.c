@@ -4,7 +4,7 @@
  * pod_ns_pin.c (net/ipc/uts namespaces) and pod_init.c (the PID
  * namespace's init); this file holds them together and makes every failure
  * and every removal leave nothing mounted and nothing running. */
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 
 #include <errno.h>
 #include <fcntl.h>

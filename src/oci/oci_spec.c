@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define NOFILE_LIMIT 1048576 /* containerd's and Docker's default */

@@ -5,8 +5,8 @@
  * runtime needs to know about it: config devices (stat), a privileged
  * container's /dev, whether a hugetlb controller exists, crid's own
  * capabilities and RLIMIT_NOFILE. */
-#ifndef CRID_RUNTIME_OCI_SPEC_H
-#define CRID_RUNTIME_OCI_SPEC_H
+#ifndef CRID_OCI_OCI_SPEC_H
+#define CRID_OCI_OCI_SPEC_H
 
 #include <jansson.h>
 #include <stdbool.h>

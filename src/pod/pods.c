@@ -14,110 +14,9 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
-#include "runtime/runtime_internal.h"
-
-int crid_new_id(char out[CRID_ID_LEN + 1], struct crid_err *err)
-{
-	return crid_random_hex(out, CRID_ID_LEN, err);
-}
-
-static void pod_free(struct crid_pod *p)
-{
-	if (p->config)
-		protobuf_c_message_free_unpacked(&p->config->base, NULL);
-	crid_pod_ns_free(&p->ns);
-	free(p->name_key);
-	free(p->handler_name);
-	free(p->dir);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
-}
-
-void crid_pod_unref(struct crid_pod *p)
-{
-	if (p && atomic_fetch_sub(&p->refs, 1) == 1)
-		pod_free(p);
-}
-
-/* Finds by ID or unique ID prefix; with the table lock held. */
-#define FIND_BY_PREFIX(list, type, id, out, what, err)                                                       \
-	({                                                                                                    \
-		type *found_ = NULL;                                                                          \
-		int n_ = 0;                                                                                   \
-		size_t len_ = strlen(id);                                                                     \
-		for (type *o_ = (list); o_ && len_ > 0; o_ = o_->next) {                                      \
-			if (strncmp(o_->id, (id), len_) == 0) {                                               \
-				found_ = o_;                                                                  \
-				n_++;                                                                         \
-				if (len_ == CRID_ID_LEN)                                                      \
-					break;                                                                \
-			}                                                                                     \
-		}                                                                                             \
-		int r_ = 0;                                                                                   \
-		if (n_ == 0)                                                                                  \
-			r_ = crid_err_set((err), CRID_NOT_FOUND, 0, what " %s not found", (id));              \
-		else if (n_ > 1)                                                                              \
-			r_ = crid_err_set((err), CRID_INVALID_ARGUMENT, 0, what " ID prefix %s is ambiguous", \
-					  (id));                                                              \
-		else {                                                                                        \
-			atomic_fetch_add(&found_->refs, 1);                                                   \
-			*(out) = found_;                                                                      \
-		}                                                                                             \
-		r_;                                                                                           \
-	})
-
-int crid_pod_find(struct crid_runtime *rt, const char *id, struct crid_pod **out, struct crid_err *err)
-{
-	int r;
-
-	pthread_mutex_lock(&rt->lock);
-	r = FIND_BY_PREFIX(rt->pods, struct crid_pod, id, out, "pod sandbox", err);
-	pthread_mutex_unlock(&rt->lock);
-	return r;
-}
-
-int crid_container_find(struct crid_runtime *rt, const char *id, struct crid_container **out, struct crid_err *err)
-{
-	int r;
-
-	pthread_mutex_lock(&rt->lock);
-	r = FIND_BY_PREFIX(rt->containers, struct crid_container, id, out, "container", err);
-	pthread_mutex_unlock(&rt->lock);
-	return r;
-}
-
-void crid_oci_runtime_for(struct crid_runtime *rt, const struct crid_runtime_handler *h, char *root_buf,
-			  size_t size, struct crid_oci_runtime *out)
-{
-	snprintf(root_buf, size, "%s/runtime/%s", rt->cfg->run_root, h->name);
-	out->handler = h->name;
-	out->path = h->path;
-	out->root = root_buf;
-}
-
-ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	return protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-}
-
-static void unlink_pod(struct crid_runtime *rt, struct crid_pod *p)
-{
-	pthread_mutex_lock(&rt->lock);
-	for (struct crid_pod **q = &rt->pods; *q; q = &(*q)->next) {
-		if (*q == p) {
-			*q = p->next;
-			crid_pod_unref(p);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&rt->lock);
-}
+#include "container/container.h"
+#include "pod/pod.h"
+#include "runtime/objects.h"
 
 static int ns_mode(const Runtime__V1__PodSandboxConfig *c, int which)
 {
@@ -240,7 +139,7 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 		struct crid_err ignored;
 
 		crid_pod_ns_remove(p->dir, &ignored);
-		unlink_pod(rt, p);
+		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
 	}
 	pthread_mutex_lock(&p->lock);
@@ -334,7 +233,7 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 	if (r < 0)
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
 	crid_object_forget(rt, "pod", p->id);
-	unlink_pod(rt, p);
+	crid_pod_unlink(rt, p);
 	log_info("pod sandbox removed", "pod", p->id);
 	return crid_call_send(call, &resp.base, err);
 }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 /* Indexed by capability number, up to CAP_CHECKPOINT_RESTORE (40). */
 static const char *const cap_names[] = {

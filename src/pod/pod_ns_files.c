@@ -1,7 +1,7 @@
 /* The pure half of pod_ns.h: checking a pod's hostname, sysctls and DNS
  * configuration, and writing its /etc/hostname, /etc/hosts and
  * /etc/resolv.conf. Nothing here touches a namespace or a mount. */
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
  * its parent is. The init holds none of crid's fds (0-2 are /dev/null),
  * reaps every process its namespace gives it and exits on SIGTERM or
  * SIGINT. */
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 
 #include <errno.h>
 #include <fcntl.h>

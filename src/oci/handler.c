@@ -1,5 +1,5 @@
 /* Runtime handler binaries (handler.h). */
-#include "runtime/handler.h"
+#include "oci/handler.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 /* A cpuset list: "0-3,7". Syntax only; the kernel checks the CPUs. */
 static bool cpuset_syntax_ok(const char *s)

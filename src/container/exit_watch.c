@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "runtime/runtime_internal.h"
+#include "container/container.h"
+#include "runtime/objects.h"
 #include "shim/protocol.h"
 
 struct crid_exit_watch {

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 #define WALK_DEPTH_MAX 8
 

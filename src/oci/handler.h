@@ -1,7 +1,7 @@
 /* Runtime handlers as the node sees them: finding the OCI runtime binary that
  * a configured handler names. */
-#ifndef CRID_RUNTIME_HANDLER_H
-#define CRID_RUNTIME_HANDLER_H
+#ifndef CRID_OCI_HANDLER_H
+#define CRID_OCI_HANDLER_H
 
 #include <stddef.h>
 

@@ -7,7 +7,7 @@
  * The parent then bind-mounts the child's /proc/<pid>/ns/<kind> on
  * "<dir>/ns/<kind>", which keeps each namespace alive without any
  * process, and kills the child. */
-#include "runtime/pod_ns.h"
+#include "pod/pod_ns.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,20 +2,26 @@
  * kill, delete, state, update, and exec with captured output for ExecSync.
  * "create" is the shim's. Each call is a short-lived child process; its
  * stderr becomes the error message. Never touches crid's records. */
-#ifndef CRID_RUNTIME_OCI_RUNTIME_H
-#define CRID_RUNTIME_OCI_RUNTIME_H
+#ifndef CRID_OCI_OCI_RUNTIME_H
+#define CRID_OCI_OCI_RUNTIME_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
+#include "config/config.h"
 
 struct crid_oci_runtime {
 	const char *handler; /* the CRI runtime handler name, for messages */
 	const char *path;    /* the binary */
 	const char *root;    /* --root: the runtime's state directory */
 };
+
+/* The runtime of handler h, its state kept under <run_root>/runtime/<name>
+ * (written into root_buf, which out points at). */
+void crid_oci_runtime_for(const char *run_root, const struct crid_runtime_handler *h, char *root_buf, size_t size,
+			  struct crid_oci_runtime *out);
 
 int crid_oci_start(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 /* runc refuses IDs above INT32_MAX. */
 #define ID_MAX 2147483647u

@@ -1,19 +1,22 @@
-/* State shared by the RuntimeService files: the runtime, its pods and
- * containers. Each object has its own lock; the tables' lock is held only
- * to find, add or remove objects, never across a runtime or CNI call. */
-#ifndef CRID_RUNTIME_INTERNAL_H
-#define CRID_RUNTIME_INTERNAL_H
+/* The objects pods and containers share: the runtime's tables of pods and
+ * containers, their IDs, names, references and locks, and their records in
+ * the store. Each object has its own lock; the tables' lock is held only to
+ * find, add or remove objects, never across a runtime or CNI call. Plain
+ * state: nothing here runs a process or touches the kernel. */
+#ifndef CRID_RUNTIME_OBJECTS_H
+#define CRID_RUNTIME_OBJECTS_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "image/images.h"
+#include "pod/pod_ns.h" /* the type of a pod's kernel state, held here */
 #include "runtime/events.h"
-#include "runtime/oci_runtime.h"
-#include "runtime/pod_ns.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
 #include "store/store.h"
@@ -119,33 +122,22 @@ static inline void crid_container_unrefp(struct crid_container **c)
  * config past the call. NULL on out of memory. */
 ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m);
 
-/* The OCI runtime of a handler, rooted under the run root. */
-void crid_oci_runtime_for(struct crid_runtime *rt, const struct crid_runtime_handler *h, char *root_buf,
-			  size_t size, struct crid_oci_runtime *out);
+/* Takes c or p out of its table and drops the table's reference. */
+void crid_pod_unlink(struct crid_runtime *rt, struct crid_pod *p);
+void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c);
 
-/* Registration of the handlers of each file. */
-int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
-int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
-int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
-
-/* Stops every container of a pod (StopPodSandbox). */
-int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
-/* Removes every container of a pod (RemovePodSandbox). */
-int crid_containers_remove_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
-
-/* The exit watcher: learns from the shims' exit files. */
-int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);
-int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err);
-void crid_exit_watch_stop(struct crid_runtime *rt);
-/* Records in the store (persist.c); lock of the object held. */
+/* Records in the store (records.c); lock of the object held. Failures are
+ * logged: the object lives on in memory. */
 int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p);
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c);
 void crid_object_forget(struct crid_runtime *rt, const char *kind, const char *id);
-/* Loads every recorded pod and container and checks them against the
- * machine (start-up). */
-int crid_runtime_recover(struct crid_runtime *rt, struct crid_err *err);
 
-/* Reads an exit file, if there is one, into c (lock held). */
-bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
+/* A string member of a record's state, "" when absent. */
+static inline const char *crid_record_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
 
 #endif

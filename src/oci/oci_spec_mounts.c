@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "runtime/oci_spec.h"
+#include "oci/oci_spec.h"
 
 struct mnt {
 	const char *dest; /* cleaned; owned by the list's names */

@@ -1,0 +1,96 @@
+/* Pods at start-up (pod.h): each recorded pod is checked against what the
+ * machine still has (its run directory, pinned namespaces, pod init); a
+ * pod whose kernel state is gone (a reboot) is reported not ready and can
+ * be removed through the normal RPCs. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "pod/pod.h"
+#include "runtime/objects.h"
+#include "store/store.h"
+
+void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *rec)
+{
+	struct crid_pod *p = calloc(1, sizeof(*p));
+	json_t *st = json_loads(rec->state, 0, NULL);
+	struct crid_err err;
+	struct stat sb;
+	const Runtime__V1__PodSandboxMetadata *m;
+
+	if (!p || !st)
+		goto fail;
+	atomic_init(&p->refs, 1);
+	pthread_mutex_init(&p->lock, NULL);
+	snprintf(p->id, sizeof(p->id), "%s", rec->id);
+	p->config = runtime__v1__pod_sandbox_config__unpack(NULL, rec->config_len, rec->config);
+	if (!p->config || !p->config->metadata)
+		goto fail;
+	m = p->config->metadata;
+	p->handler_name = strdup(crid_record_str(st, "handler"));
+	p->handler = crid_config_find_runtime(rt->cfg, p->handler_name);
+	if (!p->handler)
+		p->handler = crid_config_find_runtime(rt->cfg, ""); /* the handler left the configuration */
+	p->created_at = json_integer_value(json_object_get(st, "created_at"));
+	atomic_init(&p->ready, json_is_true(json_object_get(st, "ready")));
+	if (!p->handler_name || asprintf(&p->name_key, "%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt) < 0 ||
+	    asprintf(&p->dir, "%s/%s", rt->pods_dir, p->id) < 0)
+		goto fail;
+	if (stat(p->dir, &sb) < 0) {
+		atomic_store(&p->ready, false); /* the run directory is gone: a reboot */
+	} else if (crid_pod_ns_load(p->dir, (pid_t)json_integer_value(json_object_get(st, "init_pid")), &p->ns,
+				    &err) < 0) {
+		log_warn("pod sandbox namespaces are gone", "pod", p->id, "error", err.msg);
+		atomic_store(&p->ready, false);
+	}
+	if (p->ns.init_pid && kill(p->ns.init_pid, 0) < 0)
+		atomic_store(&p->ready, false); /* its shared PID namespace died with its init */
+	json_decref(st);
+	p->next = rt->pods;
+	rt->pods = p;
+	crid_pod_persist(rt, p);
+	log_info("recovered pod sandbox", "pod", p->id, "ready", atomic_load(&p->ready) ? "true" : "false");
+	return;
+fail:
+	json_decref(st);
+	if (p) {
+		if (p->config)
+			protobuf_c_message_free_unpacked(&p->config->base, NULL);
+		free(p->handler_name);
+		free(p->name_key);
+		free(p->dir);
+		free(p);
+	}
+	log_error("cannot recover a pod sandbox record", "pod", rec->id);
+}
+
+void crid_pods_remove_unknown(struct crid_runtime *rt)
+{
+	_cleanup_closedir_ DIR *d = opendir(rt->pods_dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		bool known = false;
+		struct crid_err err;
+
+		if (strlen(de->d_name) != CRID_ID_LEN)
+			continue;
+		for (struct crid_pod *p = rt->pods; p && !known; p = p->next)
+			known = strcmp(p->id, de->d_name) == 0;
+		if (known)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rt->pods_dir, de->d_name);
+		log_info("removing what an interrupted create left", "path", path);
+		crid_pod_ns_remove(path, &err);
+	}
+}

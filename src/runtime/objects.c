@@ -1,0 +1,149 @@
+/* The object tables of objects.h: IDs, references, lookups by ID or
+ * prefix, and adding and removing objects. */
+#include "runtime/objects.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+
+int crid_new_id(char out[CRID_ID_LEN + 1], struct crid_err *err)
+{
+	return crid_random_hex(out, CRID_ID_LEN, err);
+}
+
+static void pod_free(struct crid_pod *p)
+{
+	if (p->config)
+		protobuf_c_message_free_unpacked(&p->config->base, NULL);
+	crid_pod_ns_free(&p->ns);
+	free(p->name_key);
+	free(p->handler_name);
+	free(p->dir);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+void crid_pod_unref(struct crid_pod *p)
+{
+	if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+		pod_free(p);
+}
+
+/* Finds by ID or unique ID prefix; with the table lock held. */
+#define FIND_BY_PREFIX(list, type, id, out, what, err)                                                       \
+	({                                                                                                    \
+		type *found_ = NULL;                                                                          \
+		int n_ = 0;                                                                                   \
+		size_t len_ = strlen(id);                                                                     \
+		for (type *o_ = (list); o_ && len_ > 0; o_ = o_->next) {                                      \
+			if (strncmp(o_->id, (id), len_) == 0) {                                               \
+				found_ = o_;                                                                  \
+				n_++;                                                                         \
+				if (len_ == CRID_ID_LEN)                                                      \
+					break;                                                                \
+			}                                                                                     \
+		}                                                                                             \
+		int r_ = 0;                                                                                   \
+		if (n_ == 0)                                                                                  \
+			r_ = crid_err_set((err), CRID_NOT_FOUND, 0, what " %s not found", (id));              \
+		else if (n_ > 1)                                                                              \
+			r_ = crid_err_set((err), CRID_INVALID_ARGUMENT, 0, what " ID prefix %s is ambiguous", \
+					  (id));                                                              \
+		else {                                                                                        \
+			atomic_fetch_add(&found_->refs, 1);                                                   \
+			*(out) = found_;                                                                      \
+		}                                                                                             \
+		r_;                                                                                           \
+	})
+
+int crid_pod_find(struct crid_runtime *rt, const char *id, struct crid_pod **out, struct crid_err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&rt->lock);
+	r = FIND_BY_PREFIX(rt->pods, struct crid_pod, id, out, "pod sandbox", err);
+	pthread_mutex_unlock(&rt->lock);
+	return r;
+}
+
+int crid_container_find(struct crid_runtime *rt, const char *id, struct crid_container **out, struct crid_err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&rt->lock);
+	r = FIND_BY_PREFIX(rt->containers, struct crid_container, id, out, "container", err);
+	pthread_mutex_unlock(&rt->lock);
+	return r;
+}
+
+static void container_free(struct crid_container *c)
+{
+	if (c->config)
+		protobuf_c_message_free_unpacked(&c->config->base, NULL);
+	json_decref(c->process);
+	free(c->name_key);
+	free(c->image_name);
+	free(c->image_id);
+	free(c->image_shown);
+	free(c->image_ref);
+	free(c->reason);
+	free(c->message);
+	free(c->log_path);
+	free(c->dir);
+	free(c->rootfs);
+	free(c->upper);
+	free(c->cgroups_path);
+	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->state_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void crid_container_unref(struct crid_container *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		container_free(c);
+}
+
+ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	return protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+}
+
+void crid_pod_unlink(struct crid_runtime *rt, struct crid_pod *p)
+{
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_pod **q = &rt->pods; *q; q = &(*q)->next) {
+		if (*q == p) {
+			*q = p->next;
+			crid_pod_unref(p);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
+void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c)
+{
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_container **q = &rt->containers; *q; q = &(*q)->next) {
+		if (*q == c) {
+			*q = c->next;
+			crid_container_unref(c);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
