@@ -728,6 +728,7 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
+	int64_t started_at;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -741,11 +742,14 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 		return r;
 	}
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	/* Taken before: the process may run and exit before start returns, and
+	 * the shim's exit time must not come before the start time. */
+	started_at = crid_realtime_ns();
 	r = crid_oci_start(&oci, c->id, err);
 	if (r == 0) {
 		pthread_mutex_lock(&c->state_lock);
 		c->state = CRID_CTR_RUNNING;
-		c->started_at = crid_realtime_ns();
+		c->started_at = started_at;
 		pthread_mutex_unlock(&c->state_lock);
 		if (!crid_container_collect_exit_locked(rt, c)) /* a very short life records itself */
 			crid_container_persist(rt, c);
