@@ -1,7 +1,8 @@
 # crid build. Two entry points matter most (see README):
 #   make run    installs dependencies, builds, runs the daemon on its default socket
 #   make check  installs dependencies, builds with ASan+UBSan, runs every test
-# Other targets: all (release build), asan, unit, integration, install, clean.
+# Other targets: all (release build), asan, unit, integration, criclient (the Go
+# test client), install, clean.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -43,7 +44,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/api.pb-c.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all asan deps deps-test run check unit integration install clean
+.PHONY: all asan deps deps-test run check unit integration criclient install clean
 all: $(BUILD)/crid $(BUILD)/crid-shim
 
 deps:
@@ -97,12 +98,17 @@ unit-run: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
 
 integration:
-	$(MAKE) VARIANT=asan all
+	$(MAKE) VARIANT=asan all criclient
 	CRID_BIN=$(CURDIR)/build/asan/crid $(PYTHON) -m pytest -v tests/integration
 
 check: deps-test
-	$(MAKE) VARIANT=asan all unit-run
+	$(MAKE) VARIANT=asan all unit-run criclient
 	CRID_BIN=$(CURDIR)/build/asan/crid $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
+# The kubelet-style CRI client in Go of the tests and benchmarks:
+# build/criclient/criclient, built offline from Debian's Go packages.
+criclient:
+	sh scripts/build-criclient.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/crid $(DESTDIR)$(PREFIX)/bin/crid
@@ -120,8 +126,9 @@ clean:
 	rm -rf build
 
 # make bench: installs what the benchmarks need (containerd included, for the
-# comparison), builds the release crid and runs bench/pull_bench.py. Pass
-# options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds 3".
+# comparison), builds the release crid and the Go client, and runs the
+# benchmarks of bench/. Pass options with BENCH_ARGS (pull_bench.py),
+# POD_BENCH_ARGS and RELIST_BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds 3".
 .PHONY: bench
 bench:
 	sh scripts/install-deps.sh build run test
@@ -131,6 +138,7 @@ bench:
 		apt-get install -y --no-install-recommends containerd || \
 		{ apt-get update -q && apt-get install -y --no-install-recommends containerd; }; \
 	fi
-	$(MAKE) VARIANT=release all
+	$(MAKE) VARIANT=release all criclient
 	$(PYTHON) bench/pull_bench.py $(BENCH_ARGS)
 	$(PYTHON) bench/pod_bench.py $(POD_BENCH_ARGS)
+	$(PYTHON) bench/relist_bench.py $(RELIST_BENCH_ARGS)

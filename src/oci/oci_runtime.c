@@ -31,23 +31,33 @@
 /* A timed-out exec's processes must be gone before ExecSync answers. */
 #define KILL_WAIT_MS 2000
 
-/* A bounded output buffer: keeps the first max bytes, counts the rest. */
+/* A bounded output buffer: keeps the first max bytes, drops the rest. */
 struct sink {
 	char *data;
-	size_t len, max;
+	size_t len, cap, max;
 };
 
 static int sink_add(struct sink *s, const char *buf, size_t n)
 {
 	size_t take = s->len + n > s->max ? s->max - s->len : n;
-	char *grown;
 
 	if (take == 0)
 		return 0;
-	grown = realloc(s->data, s->len + take + 1);
-	if (!grown)
-		return -ENOMEM;
-	s->data = grown;
+	if (s->len + take + 1 > s->cap) {
+		/* Doubling: megabytes of output cost linear time, not quadratic. */
+		size_t cap = s->cap ? s->cap : 4096;
+		char *grown;
+
+		while (cap < s->len + take + 1)
+			cap *= 2;
+		if (cap > s->max + 1)
+			cap = s->max + 1;
+		grown = realloc(s->data, cap);
+		if (!grown)
+			return -ENOMEM;
+		s->data = grown;
+		s->cap = cap;
+	}
 	memcpy(s->data + s->len, buf, take);
 	s->len += take;
 	s->data[s->len] = '\0';

@@ -1,0 +1,164 @@
+"""The kubelet-style Go client (tests/criclient, built into
+build/criclient/criclient by `make criclient`, which `make check` runs)
+against a real crid, under runtime.v1 and runtime.v1alpha2.
+
+The client dials the socket path as the kubelet does (grpc-go, the path as
+:authority, 16 MiB limits), uses the generated Go types of each API, and
+checks every answer itself; these tests give it a crid with the session's
+registries and assert that it found every answer right. The pods it makes
+get a cgroup parent and log directory of the PodEnv, so the PodEnv's leak
+checks cover them.
+"""
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO
+from pod_helpers import hugetlb_v1, pod_env_factory, registry_set  # noqa: F401 (fixtures)
+
+CRICLIENT = os.path.join(REPO, "build", "criclient", "criclient")
+CALL_TIMEOUT = "60s"
+METHOD = re.compile(r"\bmethod=(/runtime\.[\w.]+/\w+)")
+
+
+@pytest.fixture(scope="module")
+def criclient():
+    if not (os.path.isfile(CRICLIENT) and os.access(CRICLIENT, os.X_OK)):
+        pytest.fail(f"{CRICLIENT} is missing: `make criclient` builds it (`make check` does)",
+                    pytrace=False)
+    return CRICLIENT
+
+
+def run_client(env, criclient, command, api, args, timeout):
+    """Runs the client against env's crid; returns (exit code, output, the
+    JSON results or None). The pods it makes are known to env's leak checks."""
+    parent = f"/crid-it-{secrets.token_hex(5)}"
+    env.cgroup_parents.append(parent)
+    result_path = os.path.join(env.d.tmp, f"criclient-{command}-{api}.json")
+    argv = [criclient, command, "--socket", env.d.socket_path, "--api", api,
+            "--call-timeout", CALL_TIMEOUT, "--log-dir", env.log_root,
+            "--cgroup-parent", parent, "--json", result_path] + list(args)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timed_out = False
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.send_signal(signal.SIGTERM)  # the client cleans up what it made
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    res = None
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            res = json.load(f)
+        env.pod_ids += [p for p in res["pods"] if p not in env.pod_ids]
+        env.ctr_ids += [c for c in res["containers"] if c not in env.ctr_ids]
+    if timed_out:
+        pytest.fail(f"criclient {command} --api {api} did not finish within {timeout}s\n"
+                    f"argv: {' '.join(argv)}\n--- output ---\n{out}", pytrace=False)
+    return proc.returncode, out, res
+
+
+def assert_ok(rc, out, res, what):
+    assert rc == 0 and res is not None and res["ok"], (
+        f"{what} failed (exit code {rc}): {res and res.get('error')}\n--- client output ---\n{out}")
+
+
+def methods_called(env):
+    return set(METHOD.findall(env.d.stderr()))
+
+
+@pytest.mark.parametrize("api,handler", [("v1", ""), ("v1alpha2", "runc")])
+def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: F811
+    """A node's whole work through the Go client: Version, Status,
+    RuntimeConfig, pulls with and without credentials, images, a pod with a
+    long-running and a short-lived container, exec (output, exit code,
+    5 MiB, timeout), logs and their rotation, the relist and its filters,
+    events (v1), wrong requests, stop and removal of everything."""
+    env = pod_env_factory()
+    rs = registry_set
+    before = methods_called(env)
+    t0 = time.monotonic()
+    rc, out, res = run_client(env, criclient, "node", api, [
+        "--image", f"{rs.plain.host}/busybox:latest",
+        "--auth-image", f"{rs.basic.host}/busybox:latest",
+        "--username", rs.username, "--password", rs.password,
+        "--expect-image-id", rs.expected("busybox")["image_id"],
+        "--runtime-handler", handler, "--cgroup-driver", "cgroupfs",
+    ], timeout=240)
+    took = time.monotonic() - t0
+    assert_ok(rc, out, res, f"criclient node --api {api}")
+    print(out)
+    print(f"criclient node --api {api}: {took:.1f}s")
+    if res["warnings"]:
+        print("client warnings:\n  " + "\n  ".join(res["warnings"]))
+
+    assert len(res["pods"]) == 1 and len(res["containers"]) == 2, res
+    steps = {s["name"] for s in res["steps"]}
+    for name in ("Version", "Status", "PullImage with credentials", "PullImage", "ListImages",
+                 "ImageStatus", "ImageFsInfo", "RunPodSandbox", "PodSandboxStatus",
+                 "CreateContainer", "StartContainer", "ExecSync", "ExecSync timeout",
+                 "ReopenContainerLog", "ListPodSandbox", "ListPodSandbox READY",
+                 "ListContainers", "ListContainers RUNNING", "ContainerStatus", "StopContainer",
+                 "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage"):
+        assert name in steps, f"the client did not report the step {name!r}: {sorted(steps)}"
+
+    # Every call crid saw from the client came in on the API asked for.
+    called = methods_called(env) - before
+    other = "v1alpha2" if api == "v1" else "v1"
+    assert not {m for m in called if m.startswith(f"/runtime.{other}.")}, sorted(called)
+    for m in ("RuntimeService/RunPodSandbox", "RuntimeService/ExecSync", "ImageService/PullImage",
+              "RuntimeService/ReopenContainerLog", "RuntimeService/ListContainers"):
+        assert f"/runtime.{api}.{m}" in called, sorted(called)
+    if api == "v1":
+        assert "/runtime.v1.RuntimeService/GetContainerEvents" in called, sorted(called)
+        assert "/runtime.v1.RuntimeService/RuntimeConfig" in called, sorted(called)
+        types = [(e["container_id"], e["type"]) for e in res["events"]]
+        for cid in res["containers"]:
+            for t in ("CONTAINER_STARTED_EVENT", "CONTAINER_STOPPED_EVENT",
+                      "CONTAINER_DELETED_EVENT"):
+                assert (cid, t) in types, res["events"]
+
+
+RELIST_PODS = 100
+RELIST_ROUNDS = 1000
+
+
+def test_relist_at_scale(pod_env_factory, registry_set, criclient):  # noqa: F811
+    """The kubelet's relist (ListPodSandbox, ListPodSandbox READY,
+    ListContainers, ListContainers RUNNING) against 100 pods with one running
+    container each, 1000 rounds; every answer must list exactly the pods and
+    containers made, in the right state."""
+    env = pod_env_factory()
+    rs = registry_set
+    t0 = time.monotonic()
+    rc, out, res = run_client(env, criclient, "relist", "v1", [
+        "--image", f"{rs.plain.host}/busybox:latest", "--runtime-handler", "runc",
+        "--pods", str(RELIST_PODS), "--rounds", str(RELIST_ROUNDS), "--pid", str(env.d.pid),
+    ], timeout=170)
+    took = time.monotonic() - t0
+    assert_ok(rc, out, res, "criclient relist")
+    print(out)
+    rl = res["relist"]
+    print(f"criclient relist: {took:.1f}s in all: pods made in {rl['setup_s']:.1f}s, "
+          f"{RELIST_ROUNDS} rounds in {rl['wall_s']:.1f}s (round p50 {rl['round']['p50_ms']:.2f} ms, "
+          f"p99 {rl['round']['p99_ms']:.2f} ms; crid CPU {rl['runtime_cpu_s_per_1000_rounds']:.2f} s "
+          f"per 1000 rounds), removed in {rl['teardown_s']:.1f}s")
+    assert len(res["pods"]) == RELIST_PODS and len(res["containers"]) == RELIST_PODS, res
+    assert rl["rounds"] == RELIST_ROUNDS and rl["pods"] == RELIST_PODS, rl
+    assert rl["runtime_pid"] == env.d.pid and rl["runtime_cpu_s"] > 0, rl
+    # crid answered each call of every round.
+    calls = METHOD.findall(env.d.stderr())
+    for m in ("ListPodSandbox", "ListContainers"):
+        n = calls.count(f"/runtime.v1.RuntimeService/{m}")
+        assert n >= 2 * RELIST_ROUNDS, f"crid logged {n} {m} calls for {RELIST_ROUNDS} rounds"
