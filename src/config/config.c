@@ -54,6 +54,12 @@ static const struct crid_setting settings[] = {
 	{ "pull_progress_timeout_s", "--pull-progress-timeout", "SECONDS", "60",
 	  "abort a registry transfer that makes no progress this long", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, pull_progress_timeout_s), 1, 3600 },
+	{ "cni_conf_dir", "--cni-conf-dir", "DIR", CRID_DEFAULT_CNI_CONF_DIR,
+	  "CNI network configurations; the lexically first valid file is used", CRID_SETTING_ABS_PATH,
+	  offsetof(struct crid_config, cni_conf_dir), 0, 0 },
+	{ "cni_plugin_timeout_s", "--cni-plugin-timeout", "SECONDS", "30",
+	  "kill a CNI plugin call that takes longer", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, cni_plugin_timeout_s), 1, 3600 },
 };
 
 static const struct crid_default_runtime default_runtimes[] = {
@@ -250,6 +256,66 @@ int crid_config_runtime_set(struct crid_config *cfg, const char *name, const cha
 	return 0;
 }
 
+static void free_dirs(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int crid_config_check_cni_bin_dir(const char *dir, struct crid_err *err)
+{
+	if (dir[0] != '/')
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path", dir);
+	/* CNI_PATH, which plugins that call other plugins read, is split at ':'. */
+	if (strchr(dir, ':'))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" holds a ':'", dir);
+	return 0;
+}
+
+int crid_config_set_cni_bin_dirs(struct crid_config *cfg, const char *const *dirs, size_t n,
+				 struct crid_err *err)
+{
+	char **copy;
+	int r;
+
+	if (n == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "needs at least one directory");
+	for (size_t i = 0; i < n; i++)
+		if ((r = crid_config_check_cni_bin_dir(dirs[i], err)) < 0)
+			return r;
+	copy = calloc(n, sizeof(*copy));
+	if (!copy)
+		return crid_err_nomem(err, "cni_bin_dirs");
+	for (size_t i = 0; i < n; i++) {
+		if (!(copy[i] = strdup(dirs[i]))) {
+			free_dirs(copy, i);
+			return crid_err_nomem(err, "cni_bin_dirs");
+		}
+	}
+	free_dirs(cfg->cni_bin_dirs, cfg->n_cni_bin_dirs);
+	cfg->cni_bin_dirs = copy;
+	cfg->n_cni_bin_dirs = n;
+	return 0;
+}
+
+int crid_config_set_cni_bin_path(struct crid_config *cfg, const char *path, struct crid_err *err)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_free_ const char **dirs = NULL;
+	size_t n = 0;
+	char *save = NULL;
+
+	if (!copy || !(dirs = calloc(strlen(path) / 2 + 1, sizeof(*dirs))))
+		return crid_err_nomem(err, "cni_bin_dirs");
+	/* "a::b" or a trailing ':' is an empty directory, refused as such. */
+	if (path[0] == ':' || strstr(path, "::") || (*path && path[strlen(path) - 1] == ':'))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" holds an empty directory", path);
+	for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+		dirs[n++] = tok;
+	return crid_config_set_cni_bin_dirs(cfg, dirs, n, err);
+}
+
 static int set_defaults(struct crid_config *cfg, struct crid_err *err)
 {
 	int r;
@@ -266,7 +332,7 @@ static int set_defaults(struct crid_config *cfg, struct crid_err *err)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return crid_config_set_cni_bin_path(cfg, CRID_DEFAULT_CNI_BIN_DIRS, err);
 }
 
 /* Reads one YAML file. *found is false when it does not exist and
@@ -478,6 +544,8 @@ void crid_config_free(struct crid_config *cfg)
 	}
 	free(cfg->runtimes);
 	crid_config_registries_free(cfg);
+	free(cfg->cni_conf_dir);
+	free_dirs(cfg->cni_bin_dirs, cfg->n_cni_bin_dirs);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -494,9 +562,9 @@ const struct crid_runtime_handler *crid_config_find_runtime(const struct crid_co
 json_t *crid_config_to_json(const struct crid_config *cfg)
 {
 	_cleanup_(json_decrefp) json_t *o = NULL; /* json_decrefp: jansson's */
-	json_t *runtimes;
+	json_t *runtimes, *bin_dirs;
 
-	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}",
+	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I}",
 		      "config_file", cfg->config_file, "config_dir", cfg->config_dir, "socket",
 		      cfg->socket_path, "run_root", cfg->run_root, "state_root", cfg->state_root,
 		      "log_level", crid_log_level_name(cfg->log_level), "log_format",
@@ -507,9 +575,16 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		      (json_int_t)cfg->worker_threads, "shutdown_grace_s",
 		      (json_int_t)cfg->shutdown_grace_s, "max_concurrent_downloads",
 		      (json_int_t)cfg->max_concurrent_downloads, "pull_progress_timeout_s",
-		      (json_int_t)cfg->pull_progress_timeout_s);
+		      (json_int_t)cfg->pull_progress_timeout_s, "cni_conf_dir", cfg->cni_conf_dir,
+		      "cni_plugin_timeout_s", (json_int_t)cfg->cni_plugin_timeout_s);
 	if (!o)
 		return NULL;
+	bin_dirs = json_array();
+	if (json_object_set_new(o, "cni_bin_dirs", bin_dirs) < 0)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_cni_bin_dirs; i++)
+		if (json_array_append_new(bin_dirs, json_string(cfg->cni_bin_dirs[i])) < 0)
+			return NULL;
 	runtimes = json_object();
 	if (json_object_set_new(o, "runtimes", runtimes) < 0)
 		return NULL;

@@ -18,6 +18,8 @@
 #define CRID_DEFAULT_SOCKET "/run/crid/crid.sock"
 #define CRID_DEFAULT_RUN_ROOT "/run/crid"
 #define CRID_DEFAULT_STATE_ROOT "/var/lib/crid"
+#define CRID_DEFAULT_CNI_CONF_DIR "/etc/cni/net.d"
+#define CRID_DEFAULT_CNI_BIN_DIRS "/opt/cni/bin:/usr/lib/cni"
 
 enum crid_cgroup_driver {
 	CRID_CGROUP_CGROUPFS = 0,
@@ -75,6 +77,11 @@ struct crid_config {
 	size_t n_pinned_images;
 	struct crid_registry_config *registries; /* hosts unique, ignoring case */
 	size_t n_registries;
+
+	char *cni_conf_dir;	       /* network configurations: the first valid file wins */
+	char **cni_bin_dirs;	       /* where plugins are looked for, in order; never empty */
+	size_t n_cni_bin_dirs;
+	unsigned cni_plugin_timeout_s; /* one plugin call longer than this is killed */
 };
 
 enum crid_config_outcome {

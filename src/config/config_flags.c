@@ -36,6 +36,8 @@ static const struct special_flag specials[] = {
 	  "trust the CA certificates (PEM) in FILE for registry HOST; repeatable" },
 	{ "--registry-mirrors-only", CRID_ARG_REGISTRY_MIRRORS_ONLY, "HOST",
 	  "never contact registry HOST itself, only its mirrors; repeatable" },
+	{ "--cni-bin-dirs", CRID_ARG_CNI_BIN_DIRS, "DIR[:DIR...]",
+	  "where CNI plugins are looked for, in order; replaces the list (default " CRID_DEFAULT_CNI_BIN_DIRS ")" },
 	{ "--help", CRID_ARG_HELP, NULL, "print this help and exit" },
 	{ "--version", CRID_ARG_VERSION, NULL, "print the version and exit" },
 };
@@ -253,6 +255,11 @@ int crid_config_apply_args(struct crid_config *cfg, const struct crid_args *args
 			r = apply_registry_flag(cfg, a, err);
 			if (r < 0)
 				return r;
+			break;
+		case CRID_ARG_CNI_BIN_DIRS:
+			r = crid_config_set_cni_bin_path(cfg, a->value, err);
+			if (r < 0)
+				return crid_err_wrap(err, "%s: ", a->flag);
 			break;
 		default:
 			break; /* --config and --config-dir were used to find the files */

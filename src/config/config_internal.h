@@ -81,6 +81,13 @@ void crid_config_registries_free(struct crid_config *cfg);
 /* Adds "pinned_images" and "registries" to the JSON object o. */
 int crid_config_registries_to_json(const struct crid_config *cfg, json_t *o);
 
+/* CNI plugin directories: absolute, without ':'. The list replaces the
+ * one before; the path form is "DIR:DIR" as in CNI_PATH. */
+int crid_config_check_cni_bin_dir(const char *dir, struct crid_err *err);
+int crid_config_set_cni_bin_dirs(struct crid_config *cfg, const char *const *dirs, size_t n,
+				 struct crid_err *err);
+int crid_config_set_cni_bin_path(struct crid_config *cfg, const char *path, struct crid_err *err);
+
 /* Applies one YAML file to cfg; errors read "path:line: reason". */
 int crid_config_read_yaml(struct crid_config *cfg, const char *path, FILE *f,
 			  struct crid_err *err);
@@ -94,6 +101,7 @@ enum crid_arg_kind {
 	CRID_ARG_INSECURE_REGISTRY,
 	CRID_ARG_REGISTRY_CA,
 	CRID_ARG_REGISTRY_MIRRORS_ONLY,
+	CRID_ARG_CNI_BIN_DIRS,
 	CRID_ARG_CONFIG,
 	CRID_ARG_CONFIG_DIR,
 	CRID_ARG_HELP,

@@ -13,9 +13,32 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "network/network.h"
 #include "pod/pod.h"
 #include "runtime/objects.h"
 #include "store/store.h"
+
+/* The pod's network attachment: checked while the pod is ready; released
+ * at once when it is not (its namespace is gone after a reboot, or the
+ * pod is done), so no address waits for the kubelet to stop the pod. */
+static void recover_network(struct crid_runtime *rt, struct crid_pod *p)
+{
+	struct crid_err err;
+
+	p->net = crid_network_claim(rt->net, p->id);
+	if (!p->net)
+		return;
+	crid_err_clear(&err);
+	if (atomic_load(&p->ready)) {
+		if (crid_network_check(rt->net, p->net, &err) < 0)
+			log_warn("pod network check failed", "pod", p->id, "error", err.msg);
+	} else if (crid_network_detach(rt->net, p->net, &err) < 0) {
+		log_warn("cannot release the network of a pod that is not ready; StopPodSandbox will try again",
+			 "pod", p->id, "error", err.msg);
+	} else {
+		log_info("released the network of a pod that is not ready", "pod", p->id);
+	}
+}
 
 void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *rec)
 {
@@ -52,6 +75,7 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	}
 	if (p->ns.init_pid && kill(p->ns.init_pid, 0) < 0)
 		atomic_store(&p->ready, false); /* its shared PID namespace died with its init */
+	recover_network(rt, p);
 	json_decref(st);
 	p->next = rt->pods;
 	rt->pods = p;

@@ -15,6 +15,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "container/container.h"
+#include "network/network.h"
 #include "pod/pod.h"
 #include "runtime/objects.h"
 
@@ -84,6 +85,29 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	return crid_pod_ns_create(&o, &p->ns, err);
 }
 
+/* ADD in the pod's pinned network namespace, with the node's pod CIDR. */
+static int attach_network(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)
+{
+	struct crid_network_pod np = { .id = p->id, .netns = p->ns.net_path, .config = p->config };
+	_cleanup_free_ char *cidr = NULL;
+
+	pthread_mutex_lock(&rt->lock);
+	cidr = rt->pod_cidr ? strdup(rt->pod_cidr) : NULL;
+	pthread_mutex_unlock(&rt->lock);
+	if (!cidr && rt->pod_cidr)
+		return crid_err_nomem(err, "pod CIDR");
+	np.pod_cidr = cidr;
+	return crid_network_attach(rt->net, &np, &p->net, err);
+}
+
+/* DEL, unless there is nothing (left) to tear down; pod lock held. */
+static int detach_network(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)
+{
+	if (!p->net || crid_network_attachment_detached(p->net))
+		return 0;
+	return crid_network_detach(rt->net, p->net, err);
+}
+
 static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
 {
 	struct crid_runtime *rt = data;
@@ -92,6 +116,8 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	const Runtime__V1__PodSandboxConfig *c = req->config;
 	const struct crid_runtime_handler *h;
 	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
+	struct crid_network_readiness ready;
+	bool host_network;
 	int r;
 
 	if ((r = validate_pod_config(c, err)) < 0)
@@ -100,6 +126,16 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	if (!h)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime_handler \"%s\" is not configured",
 				    req->runtime_handler);
+	/* As the kubelet's other runtimes: no pod network, no pod (but a pod
+	 * on the node's network needs none). */
+	host_network = ns_mode(c, 0) == RUNTIME__V1__NAMESPACE_MODE__NODE;
+	if (!host_network) {
+		crid_network_readiness(rt->net, &ready);
+		if (!ready.ready)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+					    "run pod sandbox %s: the pod network is not ready: %s", c->metadata->name,
+					    ready.message);
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return crid_err_nomem(err, "pod");
@@ -132,12 +168,18 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	pthread_mutex_unlock(&rt->lock);
 
 	r = set_up_pod(rt, p, err);
+	if (r == 0 && !host_network)
+		r = attach_network(rt, p, err);
 	/* A client that gave up will retry: leave no pod holding the name. */
 	if (r == 0 && crid_call_cancelled(call))
 		r = crid_err_set(err, CRID_CANCELLED, ECANCELED, "the client cancelled RunPodSandbox");
 	if (r < 0) {
 		struct crid_err ignored;
 
+		/* Its record stays when DEL fails: start-up tries again. */
+		if (detach_network(rt, p, &ignored) < 0)
+			log_error("cannot tear down the network of a pod that failed", "pod", p->id, "error",
+				  ignored.msg);
 		crid_pod_ns_remove(p->dir, &ignored);
 		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
@@ -171,7 +213,9 @@ static int stop_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	if (r < 0)
 		return crid_err_wrap(err, "stop pod sandbox %s: ", p->id);
 	pthread_mutex_lock(&p->lock);
-	r = crid_pod_ns_stop(&p->ns, err);
+	r = detach_network(rt, p, err);
+	if (r == 0)
+		r = crid_pod_ns_stop(&p->ns, err);
 	if (r == 0) {
 		p->ready = false;
 		crid_pod_persist(rt, p);
@@ -223,6 +267,11 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 	if (r < 0)
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
 	pthread_mutex_lock(&p->lock);
+	r = detach_network(rt, p, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&p->lock);
+		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
+	}
 	crid_pod_ns_stop(&p->ns, err);
 	r = crid_pod_ns_remove(p->dir, err);
 	if (r == 0 && p->config->linux)
@@ -259,9 +308,13 @@ static bool labels_match(Runtime__V1__PodSandboxConfig__LabelsEntry **have, size
 	return true;
 }
 
+#define MAX_ADDITIONAL_IPS 16
+
 struct pod_view {
 	Runtime__V1__PodSandboxStatus status;
 	Runtime__V1__PodSandboxNetworkStatus network;
+	Runtime__V1__PodIP additional[MAX_ADDITIONAL_IPS];
+	Runtime__V1__PodIP *additional_ptrs[MAX_ADDITIONAL_IPS];
 	Runtime__V1__LinuxPodSandboxStatus linux_status;
 	Runtime__V1__Namespace ns;
 	Runtime__V1__NamespaceOption ns_options;
@@ -285,6 +338,22 @@ static void pod_status_fill(struct crid_pod *p, struct pod_view *v)
 				   : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
 	v->status.created_at = p->created_at;
 	v->network.ip = (char *)"";
+	/* Only while ready: a stopped pod's addresses went back to the pool.
+	 * A host-network pod has none of its own. */
+	if (v->status.state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY && p->net) {
+		const char *const *ips;
+		size_t n = crid_network_attachment_ips(p->net, &ips);
+
+		if (n > 0)
+			v->network.ip = (char *)ips[0];
+		for (size_t i = 1; i < n && i <= MAX_ADDITIONAL_IPS; i++) {
+			runtime__v1__pod_ip__init(&v->additional[i - 1]);
+			v->additional[i - 1].ip = (char *)ips[i];
+			v->additional_ptrs[i - 1] = &v->additional[i - 1];
+			v->network.n_additional_ips = i;
+		}
+		v->network.additional_ips = v->additional_ptrs;
+	}
 	v->status.network = &v->network;
 	v->ns.options = opts ? (Runtime__V1__NamespaceOption *)opts : &v->ns_options;
 	v->linux_status.namespaces = &v->ns;
@@ -318,9 +387,10 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	pod_status_fill(p, &v);
 	if (req->verbose) {
 		pthread_mutex_lock(&p->lock);
-		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?}", "dir", p->dir, "netns", p->ns.net_path,
-					"ipcns", p->ns.ipc_path, "utsns", p->ns.uts_path, "pid", (json_int_t)p->ns.init_pid,
-					"runtimePath", p->handler->path);
+		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?, s:o?}", "dir", p->dir, "netns",
+					p->ns.net_path, "ipcns", p->ns.ipc_path, "utsns", p->ns.uts_path, "pid",
+					(json_int_t)p->ns.init_pid, "runtimePath", p->handler->path, "cni",
+					p->net ? crid_network_attachment_describe(p->net) : NULL);
 
 		info = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 		json_decref(doc);

@@ -21,6 +21,7 @@ static void pod_free(struct crid_pod *p)
 	if (p->config)
 		protobuf_c_message_free_unpacked(&p->config->base, NULL);
 	crid_pod_ns_free(&p->ns);
+	crid_network_attachment_free(p->net);
 	free(p->name_key);
 	free(p->handler_name);
 	free(p->dir);

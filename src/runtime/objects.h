@@ -15,7 +15,8 @@
 
 #include "config/config.h"
 #include "image/images.h"
-#include "pod/pod_ns.h" /* the type of a pod's kernel state, held here */
+#include "network/network.h" /* a pod's network attachment, held here */
+#include "pod/pod_ns.h"		/* the type of a pod's kernel state, held here */
 #include "runtime/events.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
@@ -36,6 +37,10 @@ struct crid_pod {
 	bool removed;
 	char *dir; /* <run_root>/pods/<id> */
 	struct crid_pod_ns ns;
+	/* NULL for a host-network pod. Set before the pod is ready and kept
+	 * until it is freed (detached, not freed, by DEL): status reads its
+	 * addresses without the lock once it has seen ready. */
+	struct crid_network_attachment *net;
 	struct crid_pod *next;
 };
 
@@ -81,6 +86,7 @@ struct crid_runtime {
 	struct crid_events *events;
 	struct crid_images *images;
 	struct crid_store *db;
+	struct crid_network *net;
 	pthread_mutex_t lock; /* pod_cidr, and the tables below */
 	char *pod_cidr;
 	struct crid_pod *pods;

@@ -44,6 +44,8 @@ static int recover(struct crid_runtime *rt, struct crid_err *err)
 	for (size_t i = 0; i < n; i++)
 		crid_container_recover(rt, &recs[i]);
 	crid_object_records_free(recs, n);
+	/* Before the namespaces of unknown pods go: DEL still finds them. */
+	crid_network_release_unclaimed(rt->net);
 	crid_pods_remove_unknown(rt);
 	crid_containers_remove_unknown(rt);
 	return 0;
@@ -80,7 +82,8 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 		crid_runtime_free(rt);
 		return crid_err_nomem(err, "runtime paths");
 	}
-	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
+	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_network_new(&rt->net, cfg, db, err)) < 0 ||
+	    (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
 	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
 		crid_runtime_free(rt);
@@ -116,6 +119,7 @@ void crid_runtime_free(struct crid_runtime *rt)
 		crid_pod_unref(p);
 	}
 	crid_events_free(rt->events);
+	crid_network_free(rt->net);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->watch_lock);
 	free(rt->pod_cidr);
@@ -148,9 +152,9 @@ static char *json_text(json_t *j)
 
 /* Holds the strings of Status' verbose info until the reply is packed. */
 struct status_info {
-	Runtime__V1__StatusResponse__InfoEntry entries[3];
-	Runtime__V1__StatusResponse__InfoEntry *ptrs[3];
-	char *values[3];
+	Runtime__V1__StatusResponse__InfoEntry entries[4];
+	Runtime__V1__StatusResponse__InfoEntry *ptrs[4];
+	char *values[4];
 	size_t n;
 };
 
@@ -204,11 +208,11 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 	} else {
 		runtime_ready.status = 1;
 	}
-	crid_network_readiness(&net);
+	crid_network_readiness(rt->net, &net);
 	network_ready.type = (char *)"NetworkReady";
 	network_ready.status = net.ready;
-	network_ready.reason = net.ready ? NULL : (char *)net.reason;
-	network_ready.message = net.ready ? NULL : (char *)net.message;
+	network_ready.reason = net.ready ? NULL : net.reason;
+	network_ready.message = net.ready ? NULL : net.message;
 	rs.n_conditions = CRID_ARRAY_SIZE(conditions);
 	rs.conditions = conditions;
 	resp.status = &rs;
@@ -238,7 +242,8 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 		if ((r = status_info_add(&info, "config", crid_config_to_json(cfg), err)) < 0 ||
 		    (r = status_info_add(&info, "podCIDR", cidr, err)) < 0 ||
 		    (r = status_info_add(&info, "eventSubscribers",
-					 json_integer(crid_events_subscribers(rt->events)), err)) < 0)
+					 json_integer(crid_events_subscribers(rt->events)), err)) < 0 ||
+		    (r = status_info_add(&info, "cni", crid_network_describe(rt->net), err)) < 0)
 			return r;
 		resp.n_info = info.n;
 		resp.info = info.ptrs;

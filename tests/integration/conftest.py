@@ -1,14 +1,18 @@
 """Fixtures and helpers for crid's integration tests.
 
 Every test talks to a real crid started from $CRID_BIN with its own temporary
-socket, run root, state root, config file and (empty) config dir, so the
-machine's /etc/crid is never read. Message classes are generated from
+socket, run root, state root, config file, (empty) config dir and CNI
+configuration directory, so neither the machine's /etc/crid nor its
+/etc/cni/net.d is ever read. The CNI directory holds a loopback-only network
+by default (pods get lo, and NetworkReady is true); tests of networking
+give their own (cni_helpers.py). Message classes are generated from
 proto/runtime/v1/api.proto with protoc at test time.
 
 Helpers offered to tests:
   api              the generated runtime.v1.api_pb2 module
   crid_bin         path of the daemon binary
-  daemon_factory   daemon_factory(args=[...], config="yaml", dropins={...})
+  daemon_factory   daemon_factory(args=[...], config="yaml", dropins={...},
+                   cni_conflist=LOOPBACK_CONFLIST or None for an empty CNI dir)
                    -> Daemon (not started; call .start() or .run_to_exit())
   daemon           a default daemon, started
   shared_daemon    one started daemon per module, for read-only tests
@@ -52,6 +56,15 @@ SANITIZER_MARKERS = (
 UBSAN_LINE = re.compile(r"\.[ch]:\d+:\d+: runtime error: ")
 
 SERVICE_PREFIXES = ("runtime.v1", "runtime.v1alpha2")
+
+# The network of every test daemon unless a test gives its own: loopback
+# only, so pods cost one cheap plugin call and get no address.
+LOOPBACK_CONFLIST = json.dumps({"cniVersion": "1.0.0", "name": "crid-it-lo",
+                                "plugins": [{"type": "loopback"}]})
+CNI_CONFLIST_NAME = "50-crid-it.conflist"
+# Debian's containernetworking-plugins; the daemon's own bin dir comes first
+# so tests can add plugins of their own.
+SYSTEM_CNI_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 
 # ---------------------------------------------------------------------------
 # Generated protobuf module
@@ -233,7 +246,7 @@ class Daemon:
     """
 
     def __init__(self, binary, args=(), config="", dropins=None, socket_path=None,
-                 log_level="debug", tmp_root=None):
+                 log_level="debug", tmp_root=None, cni_conflist=LOOPBACK_CONFLIST):
         self.binary = binary
         self.tmp = tempfile.mkdtemp(prefix="crid-it-", dir=tmp_root or "/tmp")
         self.socket_path = socket_path or os.path.join(self.tmp, "crid.sock")
@@ -243,7 +256,13 @@ class Daemon:
         self.config_dir = os.path.join(self.tmp, "crid.d")
         self.stderr_path = os.path.join(self.tmp, "stderr.log")
         self.stdout_path = os.path.join(self.tmp, "stdout.log")
+        self.cni_conf_dir = os.path.join(self.tmp, "cni", "net.d")
+        self.cni_bin_dir = os.path.join(self.tmp, "cni", "bin")
         os.makedirs(self.config_dir)
+        os.makedirs(self.cni_conf_dir)
+        os.makedirs(self.cni_bin_dir)
+        if cni_conflist:
+            self.write_cni_conflist(cni_conflist)
         with open(self.config_path, "w") as f:
             f.write(config)
         for name, text in (dropins or {}).items():
@@ -268,6 +287,8 @@ class Daemon:
             "--state-root", self.state_root,
             "--config", self.config_path,
             "--config-dir", self.config_dir,
+            "--cni-conf-dir", self.cni_conf_dir,
+            "--cni-bin-dirs", ":".join((self.cni_bin_dir,) + SYSTEM_CNI_BIN_DIRS),
         ]
         if self.log_level:
             argv += ["--log-level", self.log_level]
@@ -279,6 +300,15 @@ class Daemon:
 
     def dropin_path(self, name):
         return os.path.join(self.config_dir, name)
+
+    def write_cni_conflist(self, text, name=CNI_CONFLIST_NAME):
+        """Puts a network configuration into the daemon's CNI directory
+        (atomically: written aside, then renamed, as installers do)."""
+        path = os.path.join(self.cni_conf_dir, name)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+        return path
 
     def _spawn(self):
         assert self.proc is None, "daemon already started"

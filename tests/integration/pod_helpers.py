@@ -9,7 +9,12 @@ Fixtures (import them into a test module):
                      this hybrid-cgroup host, and unmounts it at the end if
                      the tests mounted it (reference counted across
                      concurrent test processes, see ensure_hugetlb)
-    pod_env_factory  pod_env_factory(extra_yaml="") -> PodEnv, started
+    pod_env_factory  pod_env_factory(extra_registries=(), network=None,
+                     extra_config="", args=(), conflist=None) -> PodEnv,
+                     started; network is a cni_helpers.BridgeNet whose
+                     leaks are checked, conflist the text of the CNI
+                     directory's file (default: the network's, or loopback
+                     only; "" for none)
     pod_env          a PodEnv with the default configuration, started
 
 Every PodEnv is torn down like a kubelet would before the daemon is stopped:
@@ -18,7 +23,9 @@ anything is left: a mount under the daemon's directories, a process of the
 daemon's (crid-shim, pod init, container) or in the test's cgroups, a
 cgroup directory for the test's cgroup_parent (or named after a container),
 a file or directory under the run or state root named after a pod or a
-container. Leftovers are then removed (processes killed by pid, mounts
+container, and with a network of the test's own an address host-local still
+leases, an interface on its bridge or an iptables rule naming a pod or the
+network. Leftovers are then removed (processes killed by pid, mounts
 unmounted, empty cgroup directories removed) so the next test starts clean.
 """
 
@@ -38,7 +45,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import load_api
+from conftest import LOOPBACK_CONFLIST, load_api
 from registry_fixtures import registry_set  # noqa: F401  (re-exported fixture)
 from test_images import registries_yaml
 
@@ -403,9 +410,10 @@ class PodEnv:
     """A started crid plus the kubelet's steps. Attributes: d (Daemon), rs
     (RegistrySet), api, pod_ids, ctr_ids, cgroup_parents."""
 
-    def __init__(self, d, rs):
+    def __init__(self, d, rs, network=None):
         self.d = d
         self.rs = rs
+        self.network = network
         self.api = load_api()
         self.pod_ids = []
         self.ctr_ids = []
@@ -680,6 +688,8 @@ class PodEnv:
                  + paths_named("/run/crun", ids) + paths_named("/run/runc", ids))
         if files:
             found["files named after removed pods/containers"] = files[:50]
+        if self.network is not None:
+            found.update(self.network.leaks(ids))
         return found
 
     def container_leaks(self, cid, cgroup_parent, timeout=5.0):
@@ -738,6 +748,8 @@ class PodEnv:
                 left += remove_cgroup_tree(path)
         for path in cgroup_dirs_named(ids):
             left += remove_cgroup_tree(path)
+        if self.network is not None:
+            self.network.cleanup(ids)
         return left
 
     def teardown(self):
@@ -798,15 +810,27 @@ def daemon_config(rs, extra_registries=()):
 
 @pytest.fixture
 def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
-    """pod_env_factory(extra_registries=()) -> a started PodEnv whose crid
-    knows the session's registries (plus extra_registries, plain HTTP) and
-    the crun (default) and runc handlers. Torn down with the leak checks."""
+    """pod_env_factory(extra_registries=(), network=None, extra_config="",
+    args=()) -> a started PodEnv whose crid knows the session's registries
+    (plus extra_registries, plain HTTP) and the crun (default) and runc
+    handlers, with network's conflist in its CNI directory (a
+    cni_helpers.BridgeNet; loopback only without one). Torn down with the
+    leak checks; the network's bridge goes with it."""
     made = []
 
-    def make(extra_registries=()):
+    def make(extra_registries=(), network=None, extra_config="", args=(), conflist=None):
         ensure_hugetlb()  # again: another test process may have unmounted it
-        d = daemon_factory(config=daemon_config(registry_set, extra_registries)).start()
-        env = PodEnv(d, registry_set)
+        if conflist is None:
+            conflist = network.conflist() if network is not None else LOOPBACK_CONFLIST
+        d = daemon_factory(config=daemon_config(registry_set, extra_registries) + extra_config,
+                           args=list(args), cni_conflist=conflist)
+        try:
+            d.start()
+        except BaseException:
+            if network is not None:
+                network.cleanup()
+            raise
+        env = PodEnv(d, registry_set, network)
         made.append(env)
         return env
 

@@ -140,9 +140,8 @@ def test_version_and_info(crictl, pod_env):
     conds = {x["type"]: x for x in info["status"]["conditions"]}
     assert set(conds) == {"RuntimeReady", "NetworkReady"}, info["status"]
     assert conds["RuntimeReady"]["status"] is True, conds
-    assert conds["NetworkReady"]["status"] is False, conds
-    assert conds["NetworkReady"]["reason"] and conds["NetworkReady"]["message"], \
-        "a condition that is false says why"
+    # The test daemon's CNI directory holds a loopback-only network.
+    assert conds["NetworkReady"]["status"] is True, conds
     # The verbose part: crid's effective configuration.
     cfg = info["config"]
     assert cfg["socket"] == env.d.socket_path, cfg

@@ -34,10 +34,11 @@ def test_status_conditions(shared_daemon, api, ver):
     assert "RuntimeReady" in conds, resp
     assert conds["RuntimeReady"].status is True, conds["RuntimeReady"]
     assert "NetworkReady" in conds, resp
+    # The test daemon's CNI directory holds a loopback network: ready
+    # (test_network.py covers readiness without a valid configuration).
     net = conds["NetworkReady"]
-    assert net.status is False, net
-    assert net.reason, f"NetworkReady false without a reason: {net}"
-    assert net.message, f"NetworkReady false without a message: {net}"
+    assert net.status is True, net
+    assert not net.reason and not net.message, net
 
 
 @pytest.mark.parametrize("ver", VERSIONS)

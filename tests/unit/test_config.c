@@ -145,6 +145,11 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_ptr_null(cfg->pinned_images);
 	ck_assert_uint_eq(cfg->n_registries, 0);
 	ck_assert_ptr_null(cfg->registries);
+	ck_assert_str_eq(cfg->cni_conf_dir, "/etc/cni/net.d");
+	ck_assert_uint_eq(cfg->n_cni_bin_dirs, 2);
+	ck_assert_str_eq(cfg->cni_bin_dirs[0], "/opt/cni/bin");
+	ck_assert_str_eq(cfg->cni_bin_dirs[1], "/usr/lib/cni");
+	ck_assert_uint_eq(cfg->cni_plugin_timeout_s, 30);
 }
 
 START_TEST(test_defaults)
@@ -1093,6 +1098,7 @@ START_TEST(test_to_json)
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
+		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s",
 	};
 
 	write_main(full_file);
@@ -1320,6 +1326,7 @@ START_TEST(test_packaged_config)
 	}
 	ck_assert_ptr_nonnull(strstr(uncommented, "\npinned_images: []\n"));
 	ck_assert_ptr_nonnull(strstr(uncommented, "\nregistries: []\n"));
+	ck_assert_ptr_nonnull(strstr(uncommented, "\ncni_bin_dirs: [/opt/cni/bin, /usr/lib/cni]\n"));
 	ck_assert_ptr_nonnull(strstr(uncommented, "\nruntimes:\n  crun:\n    path: /usr/bin/crun\n"));
 	write_main(uncommented);
 	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);

@@ -1,0 +1,123 @@
+/* The watch on the configuration directory (cni.h): one thread blocked on
+ * inotify that reloads the configuration after every change, so a network
+ * installed after crid started (Flannel, Calico and Cilium write theirs
+ * into the directory) is picked up without a restart. Only while the
+ * directory itself is missing does it look again, once a second. */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "network/cni.h"
+
+#define WATCH_MASK                                                                                          \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB |     \
+	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+#define REWATCH_MS 1000
+
+struct watch {
+	struct crid_network *net;
+	int fd; /* inotify */
+	int wd; /* the directory's watch, -1 while it is missing */
+};
+
+static void *watch_main(void *data)
+{
+	struct watch *w = data;
+	struct crid_network *net = w->net;
+	const char *dir = net->cfg->cni_conf_dir;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = net->stop_fd, .events = POLLIN } };
+		bool changed = false;
+
+		if (w->wd < 0) {
+			w->wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
+			if (w->wd >= 0) {
+				log_info("watching the CNI configuration directory again", "dir", dir);
+				crid_cni_reload(net);
+			}
+		}
+		if (poll(p, 2, w->wd < 0 ? REWATCH_MS : -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		/* Every queued event at once: a burst of writes is one reload. */
+		for (;;) {
+			char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			ssize_t n = read(w->fd, buf, sizeof(buf));
+
+			if (n <= 0)
+				break;
+			for (char *q = buf; q < buf + n;) {
+				const struct inotify_event *ev = (const struct inotify_event *)q;
+
+				if (ev->mask & IN_IGNORED && ev->wd == w->wd)
+					w->wd = -1; /* the directory went away */
+				changed = true;
+				q += sizeof(*ev) + ev->len;
+			}
+		}
+		if (changed)
+			crid_cni_reload(net);
+	}
+	close(w->fd);
+	free(w);
+	return NULL;
+}
+
+int crid_cni_watch_start(struct crid_network *net, struct crid_err *err)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return crid_err_nomem(err, "CNI configuration watch");
+	w->net = net;
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	net->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->fd < 0 || net->stop_fd < 0) {
+		r = crid_err_set(err, CRID_INTERNAL, errno, "watch %s", net->cfg->cni_conf_dir);
+		if (w->fd >= 0)
+			close(w->fd);
+		free(w);
+		return r;
+	}
+	/* The watch exists before the first load: no change can fall between. */
+	w->wd = inotify_add_watch(w->fd, net->cfg->cni_conf_dir, WATCH_MASK);
+	if (w->wd < 0)
+		log_warn("cannot watch the CNI configuration directory", "dir", net->cfg->cni_conf_dir, "error",
+			 strerror(errno));
+	crid_cni_reload(net);
+	r = pthread_create(&net->watcher, NULL, watch_main, w);
+	if (r != 0) {
+		close(w->fd);
+		free(w);
+		return crid_err_set(err, CRID_INTERNAL, r, "start the CNI configuration watch");
+	}
+	net->watcher_started = true;
+	return 0;
+}
+
+void crid_cni_watch_stop(struct crid_network *net)
+{
+	uint64_t one = 1;
+
+	if (net->watcher_started) {
+		if (write(net->stop_fd, &one, sizeof(one)) < 0)
+			log_error("cannot stop the CNI configuration watch", "error", strerror(errno));
+		pthread_join(net->watcher, NULL);
+		net->watcher_started = false;
+	}
+	if (net->stop_fd >= 0)
+		close(net->stop_fd);
+	net->stop_fd = -1;
+}
