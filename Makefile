@@ -1,5 +1,6 @@
 # crid build. Two entry points matter most (see README):
-#   make run    installs dependencies, builds, runs the daemon on its default socket
+#   make run    installs dependencies and a default pod network, builds, runs the
+#               daemon on its default socket
 #   make check  installs dependencies, builds with ASan+UBSan, runs every test
 # Other targets: all (release build), asan, unit, integration, criclient (the Go
 # test client), install, clean.
@@ -10,6 +11,10 @@ SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
+# The default pod network (scripts/install-cni-config.sh), written by run and
+# install only into an empty CNI configuration directory.
+CNI_CONF_DIR ?= $(SYSCONFDIR)/cni/net.d
+CNI_IPMASQ ?= false
 
 PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson libcurl libarchive sqlite3 libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -88,6 +93,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
 
 run: deps
 	$(MAKE) all
+	sh scripts/install-cni-config.sh $(CNI_CONF_DIR) $(CNI_IPMASQ)
 	$(BUILD)/crid $(CRID_ARGS)
 
 unit:
@@ -110,7 +116,10 @@ check: deps-test
 criclient:
 	sh scripts/build-criclient.sh
 
+# Onto this machine (no DESTDIR), the packages crid runs with come first:
+# the OCI runtimes, Debian's CNI plugins and iptables.
 install: all
+	@if [ -z "$(DESTDIR)" ]; then sh scripts/install-deps.sh run; fi
 	install -D -m 0755 $(BUILD)/crid $(DESTDIR)$(PREFIX)/bin/crid
 	install -D -m 0755 $(BUILD)/crid-shim $(DESTDIR)$(PREFIX)/bin/crid-shim
 	install -D -m 0644 packaging/crid.service $(DESTDIR)$(SYSTEMDUNITDIR)/crid.service
@@ -121,6 +130,7 @@ install: all
 	else \
 		install -m 0644 packaging/crid.yaml $(DESTDIR)$(SYSCONFDIR)/crid/crid.yaml; \
 	fi
+	sh scripts/install-cni-config.sh $(DESTDIR)$(CNI_CONF_DIR) $(CNI_IPMASQ)
 
 clean:
 	rm -rf build

@@ -4,7 +4,9 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev"
-run_pkgs="crun runc"
+# The OCI runtimes; the CNI plugins pods get their networks from, and the
+# iptables their portmap plugin programs hostPorts with.
+run_pkgs="crun runc containernetworking-plugins iptables"
 test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography"
 # The Go client of the tests (tests/criclient): Go, grpc-go and the protobuf
 # runtime and generators, all from Debian.

@@ -166,6 +166,11 @@ func v1PodConfig(c *podConfig) *v1.PodSandboxConfig {
 		out.Metadata = &v1.PodSandboxMetadata{Name: m.Name, Uid: m.UID, Namespace: m.Namespace,
 			Attempt: m.Attempt}
 	}
+	for _, p := range c.PortMappings {
+		out.PortMappings = append(out.PortMappings, &v1.PortMapping{
+			Protocol: v1.Protocol(v1.Protocol_value[p.Protocol]), ContainerPort: p.ContainerPort,
+			HostPort: p.HostPort, HostIp: p.HostIP})
+	}
 	return out
 }
 
@@ -192,11 +197,15 @@ func (a *apiV1) PodSandboxStatus(ctx context.Context, id string) (*podStatus, er
 		return nil, nil
 	}
 	ns := s.GetLinux().GetNamespaces().GetOptions()
+	var additionalIPs []string
+	for _, ip := range s.GetNetwork().GetAdditionalIps() {
+		additionalIPs = append(additionalIPs, ip.GetIp())
+	}
 	return &podStatus{
 		podSandbox: podSandbox{ID: s.Id, Metadata: v1PodMetadata(s.Metadata), State: s.State.String(),
 			CreatedAt: s.CreatedAt, Labels: s.Labels, Annotations: s.Annotations,
 			RuntimeHandler: s.RuntimeHandler},
-		HasMetadata: s.Metadata != nil, IP: s.GetNetwork().GetIp(),
+		HasMetadata: s.Metadata != nil, IP: s.GetNetwork().GetIp(), AdditionalIPs: additionalIPs,
 		Network: ns.GetNetwork().String(), PID: ns.GetPid().String(), IPC: ns.GetIpc().String(),
 		Info: r.Info}, nil
 }

@@ -98,6 +98,16 @@ type podConfig struct {
 	Annotations  map[string]string
 	CgroupParent string
 	HostNetwork  bool
+	PortMappings []portMapping
+}
+
+// portMapping is a container port of the pod, published on the node when
+// HostPort is not 0.
+type portMapping struct {
+	Protocol      string // "TCP", "UDP", "SCTP"
+	ContainerPort int32
+	HostPort      int32
+	HostIP        string
 }
 
 type podFilter struct {
@@ -118,12 +128,13 @@ type podSandbox struct {
 
 type podStatus struct {
 	podSandbox
-	HasMetadata bool
-	IP          string
-	Network     string // namespace modes as the runtime reports them
-	PID         string
-	IPC         string
-	Info        map[string]string
+	HasMetadata   bool
+	IP            string
+	AdditionalIPs []string
+	Network       string // namespace modes as the runtime reports them
+	PID           string
+	IPC           string
+	Info          map[string]string
 }
 
 type containerConfig struct {

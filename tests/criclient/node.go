@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +25,9 @@ type nodeOpts struct {
 	expectImageID                        string
 	logDir, handler, runtimeName         string
 	cgroupDriver, cgroupParent           string
+	podCIDR                              string
+	podNet                               *net.IPNet
+	hostPort                             int
 }
 
 func nodeFlags(fs *flag.FlagSet) func(*session) {
@@ -35,6 +42,10 @@ func nodeFlags(fs *flag.FlagSet) func(*session) {
 	fs.StringVar(&o.runtimeName, "runtime-name", "crid", "runtime_name Version must answer (\"\": any)")
 	fs.StringVar(&o.cgroupDriver, "cgroup-driver", "", "cgroup driver RuntimeConfig must answer, cgroupfs or systemd (\"\": either)")
 	fs.StringVar(&o.cgroupParent, "cgroup-parent", "", "the pod's cgroup parent (default /criclient-<random>)")
+	fs.StringVar(&o.podCIDR, "pod-cidr", "", "the pod network's subnet: the network must be ready, and the pod "+
+		"must report an address of it that answers HTTP from here (\"\": not checked)")
+	fs.IntVar(&o.hostPort, "host-port", 0, "with --pod-cidr: also publish the pod's web server as a hostPort "+
+		"on 127.0.0.1 and fetch from it there (0: none)")
 	return func(s *session) {
 		if o.image == "" || o.logDir == "" {
 			fatalf("node needs --image and --log-dir")
@@ -44,6 +55,15 @@ func nodeFlags(fs *flag.FlagSet) func(*session) {
 		}
 		if o.cgroupParent == "" {
 			o.cgroupParent = "/criclient-" + randHex(5)
+		}
+		if o.podCIDR != "" {
+			var err error
+			if _, o.podNet, err = net.ParseCIDR(o.podCIDR); err != nil {
+				fatalf("--pod-cidr: %v", err)
+			}
+		}
+		if o.hostPort != 0 && (o.podNet == nil || o.hostPort < 1 || o.hostPort > 65535) {
+			fatalf("--host-port needs --pod-cidr and a port from 1 to 65535")
 		}
 		runNode(s, o)
 	}
@@ -94,6 +114,10 @@ func runNode(s *session, o *nodeOpts) {
 		return
 	})
 	checkConditions(s, st)
+	if o.podNet != nil && !conditionOf(st, "NetworkReady").Status {
+		fatalf("Status: NetworkReady is false (%s: %s) although the node has a pod network",
+			conditionOf(st, "NetworkReady").Reason, conditionOf(st, "NetworkReady").Message)
+	}
 	if len(st.Info) != 0 {
 		fatalf("Status without verbose: info should be empty, got %v", st.Info)
 	}
@@ -175,6 +199,10 @@ func runNode(s *session, o *nodeOpts) {
 			"kubernetes.io/config.seen": time.Now().UTC().Format(time.RFC3339Nano)},
 		CgroupParent: o.cgroupParent,
 	}
+	if o.hostPort != 0 {
+		pod.PortMappings = []portMapping{{Protocol: "TCP", ContainerPort: webPort, HostPort: int32(o.hostPort),
+			HostIP: "127.0.0.1"}}
+	}
 	if err := os.MkdirAll(pod.LogDirectory, 0o755); err != nil {
 		fatalf("make the pod log directory: %v", err)
 	}
@@ -200,6 +228,7 @@ func runNode(s *session, o *nodeOpts) {
 		return
 	})
 	checkPodStatus(s, ps, podID, pod, o.handler, "SANDBOX_READY", tRun, time.Now())
+	podIP := checkPodIP(s, o, ps)
 
 	// ---- the image of the containers: the kubelet's EnsureImageExists
 	var ref string
@@ -346,6 +375,31 @@ func runNode(s *session, o *nodeOpts) {
 	}
 	expectEq("oneshot: log", logLines(readCRILog(oneLog), "stdout"), []string{"oneshot-done"})
 
+	// ---- the pod network: a web server in the pod answers on its IP, and
+	// on the node's loopback through its hostPort
+	var webID string
+	if o.podNet != nil {
+		token := "criclient-web-" + randHex(4)
+		webCfg := newCtr("web", fmt.Sprintf("mkdir -p /www && echo %s > /www/index.html && "+
+			"exec /bin/busybox httpd -f -p %d -h /www", token, webPort))
+		s.call("CreateContainer web", func(ctx context.Context) (err error) {
+			webID, err = api.CreateContainer(ctx, podID, webCfg, pod)
+			return
+		})
+		undoWeb := s.later("RemoveContainer "+webID, func(ctx context.Context) error {
+			return api.RemoveContainer(ctx, webID)
+		})
+		s.rep.Containers = append(s.rep.Containers, webID)
+		s.call("StartContainer web", func(ctx context.Context) error { return api.StartContainer(ctx, webID) })
+		fetch(s, "pod IP reachable", fmt.Sprintf("http://%s/", net.JoinHostPort(podIP, fmt.Sprint(webPort))), token)
+		if o.hostPort != 0 {
+			fetch(s, "hostPort reachable", fmt.Sprintf("http://127.0.0.1:%d/", o.hostPort), token)
+		}
+		s.call("StopContainer web", func(ctx context.Context) error { return api.StopContainer(ctx, webID, 0) })
+		s.call("RemoveContainer web", func(ctx context.Context) error { return api.RemoveContainer(ctx, webID) })
+		undoWeb.done = true
+	}
+
 	// ---- exec
 	var ex *execResult
 	s.call("ExecSync", func(ctx context.Context) (err error) {
@@ -465,6 +519,10 @@ func runNode(s *session, o *nodeOpts) {
 		return
 	})
 	checkPodStatus(s, ps, podID, pod, o.handler, "SANDBOX_NOTREADY", tRun, time.Now())
+	if ps.IP != "" || len(ps.AdditionalIPs) != 0 {
+		fatalf("PodSandboxStatus after StopPodSandbox: the pod still reports the addresses %q %v", ps.IP,
+			ps.AdditionalIPs)
+	}
 	s.call("ListPodSandbox READY after StopPodSandbox", func(ctx context.Context) error {
 		l, err := api.ListPodSandbox(ctx, &podFilter{State: "SANDBOX_READY"})
 		if err == nil {
@@ -492,7 +550,11 @@ func runNode(s *session, o *nodeOpts) {
 		events.waitFor(s, mainID, "CONTAINER_DELETED_EVENT")
 		events.waitFor(s, oneID, "CONTAINER_DELETED_EVENT")
 		events.stop()
-		events.check(s, map[string]string{mainID: "main", oneID: "oneshot"}, podID, uid, start)
+		names := map[string]string{mainID: "main", oneID: "oneshot"}
+		if webID != "" {
+			names[webID] = "web"
+		}
+		events.check(s, names, podID, uid, start)
 	}
 
 	// ---- the images go, as the kubelet's image GC removes them: by ID
@@ -529,6 +591,65 @@ func runNode(s *session, o *nodeOpts) {
 		}
 		return
 	})
+}
+
+// webPort: where the pod's web server listens.
+const webPort = 8080
+
+// checkPodIP: with a pod network, the pod reports one address of it (and
+// at most the other family's as its additional address); without one, no
+// address is checked.
+func checkPodIP(s *session, o *nodeOpts, ps *podStatus) string {
+	if o.podNet == nil {
+		return ps.IP
+	}
+	ip := net.ParseIP(ps.IP)
+	if ip == nil || !o.podNet.Contains(ip) {
+		fatalf("PodSandboxStatus.network.ip: %q is not an address of the pod network %s", ps.IP, o.podCIDR)
+	}
+	for _, extra := range ps.AdditionalIPs {
+		if a := net.ParseIP(extra); a == nil || (a.To4() == nil) == (ip.To4() == nil) {
+			fatalf("PodSandboxStatus.network.additional_ips: %q is not an address of the other family than %s",
+				extra, ps.IP)
+		}
+	}
+	s.logf("PodSandboxStatus: pod IP %s %v", ps.IP, ps.AdditionalIPs)
+	return ps.IP
+}
+
+// fetch GETs url until it answers (a server may still be starting) and
+// checks the body is want and a newline.
+func fetch(s *session, name, url, want string) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	t0 := time.Now()
+	deadline := t0.Add(20 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK {
+				expectEq(name+": GET "+url, string(body), want+"\n")
+				s.addStep(name, time.Since(t0))
+				s.logf("%s: GET %s answered %q", name, url, want)
+				return
+			}
+			err = fmt.Errorf("status %d, %v", resp.StatusCode, rerr)
+		}
+		if time.Now().After(deadline) {
+			fatalf("%s: GET %s: %v", name, url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func conditionOf(st *runtimeStatus, typ string) condition {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return condition{Type: typ}
 }
 
 func checkConditions(s *session, st *runtimeStatus) {

@@ -3,7 +3,8 @@ against a real crid and the suite's registries: version, info, pull (plain,
 with --creds and --auth, failing), images, inspecti, imagefsinfo, rmi (by
 name, by ID, --prune), runp, pods, inspectp, create, start, ps, inspect,
 logs (--tail, -t, -f), exec -s, stop, rm, stopp, rmp (and their -f forms),
-run, under crun (the default) and runc; truncated IDs; a crid restart.
+run, under crun (the default) and runc; truncated IDs; a crid restart; a
+pod on a CNI bridge network (its IP, a hostPort, NetworkReady in info).
 
 Each scenario checks what crictl prints (-o json parsed where crictl offers
 it, and its tables), not only its exit status. crictl is found at
@@ -14,12 +15,18 @@ Every test ends with pod_helpers' leak checks (mounts, processes, cgroups,
 files named after a pod or container)."""
 
 import base64
+import ipaddress
 import os
+import socket
 import time
+import urllib.error
+import urllib.request
 import warnings
 
 import pytest
 
+from cni_helpers import BridgeNet
+from conftest import CNI_CONFLIST_NAME
 from crictl_helpers import (GO_ZERO_TIME, SKIP_REASON, TRUNC, Crictl, find_crictl,
                             human_size, rfc3339_ns)
 import pod_helpers as ph
@@ -742,3 +749,74 @@ def test_run_pulls_with_credentials_and_starts(crictl, pod_env, handler):
     out = c.ok("rmp", "-f", pid)
     assert out.splitlines() == [f"Stopped sandbox {pid}", f"Removed sandbox {pid}"], out
     assert ids(c, "ps", "-a") == [] and ids(c, "pods") == []
+
+
+def test_pod_network(pod_env_factory, tmp_path):
+    """A pod on a CNI bridge network of the test's own, through crictl:
+    info shows NetworkReady and the network in use; runp with a port
+    mapping; inspectp shows the pod IP and the CNI result; a web container
+    answers on the pod IP and on its hostPort; stopp releases the address;
+    with the configuration gone, info says why the network is not ready and
+    runp is refused with that reason."""
+    net = BridgeNet(str(tmp_path))
+    try:
+        env = pod_env_factory(network=net)
+    except BaseException:
+        net.cleanup()
+        raise
+    c = Crictl(CRICTL, env)
+    image, _ = busybox(env)
+    c.ok("pull", image)
+
+    info = c.json("info")
+    conds = {x["type"]: x for x in info["status"]["conditions"]}
+    assert conds["NetworkReady"]["status"] is True, conds
+    assert info["cni"]["network"]["name"] == net.name, info["cni"]
+
+    host_port = free_port()
+    pod = c.pod_config()
+    pod["port_mappings"] = [{"protocol": 0, "container_port": 80, "host_port": host_port,
+                             "host_ip": "127.0.0.1"}]
+    pid = runp(c, pod)
+    st = c.json("inspectp", pid)
+    ip = st["status"]["network"]["ip"]
+    assert ipaddress.ip_address(ip) in net.subnet, st["status"]["network"]
+    assert st["status"]["network"].get("additionalIps", []) == [], st["status"]["network"]
+    assert st["info"]["cni"]["network"] == net.name, st["info"]
+    assert [x["address"] for x in st["info"]["cni"]["result"]["ips"]] == [f"{ip}/24"], st["info"]
+
+    web = c.ctr_config("web", image, ["sh", "-c", "mkdir -p /www && echo from-crictl > /www/index.html"
+                                      " && exec /bin/busybox httpd -f -p 80 -h /www"])
+    cid = create(c, pid, pod, web)
+    c.ok("start", cid)
+    for url in (f"http://{ip}/", f"http://127.0.0.1:{host_port}/"):
+        body = c.wait_for(f"an answer at {url}", lambda: _get(url), timeout=15)
+        assert body == "from-crictl\n", (url, body)
+
+    assert c.ok("stopp", pid).strip() == f"Stopped sandbox {pid}"
+    assert c.json("inspectp", pid)["status"]["network"]["ip"] == ""
+    assert net.wait_no_leaks([pid]) == {}
+
+    os.unlink(os.path.join(env.d.cni_conf_dir, CNI_CONFLIST_NAME))
+    conds = c.wait_for("NetworkReady false", lambda: (lambda x: x if x["status"] is False else None)(
+        {x["type"]: x for x in c.json("info")["status"]["conditions"]}["NetworkReady"]))
+    assert conds["reason"] == "NetworkPluginNotReady" and env.d.cni_conf_dir in conds["message"], conds
+    r = c.fails("runp", c.pod_file(c.pod_config()))
+    assert "FailedPrecondition" in r.err and env.d.cni_conf_dir in r.err, r.err
+    assert c.ok("rmp", pid).strip() == f"Removed sandbox {pid}"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None

@@ -7,7 +7,9 @@ The client dials the socket path as the kubelet does (grpc-go, the path as
 checks every answer itself; these tests give it a crid with the session's
 registries and assert that it found every answer right. The pods it makes
 get a cgroup parent and log directory of the PodEnv, so the PodEnv's leak
-checks cover them.
+checks cover them. The node scenario runs on a CNI bridge network of the
+test's own (cni_helpers.BridgeNet): its pod must report an address of the
+subnet and answer HTTP on it and on a hostPort.
 """
 
 import json
@@ -15,11 +17,13 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
+from cni_helpers import BridgeNet
 from conftest import REPO
 from pod_helpers import hugetlb_v1, pod_env_factory, registry_set  # noqa: F401 (fixtures)
 
@@ -78,14 +82,28 @@ def methods_called(env):
     return set(METHOD.findall(env.d.stderr()))
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 @pytest.mark.parametrize("api,handler", [("v1", ""), ("v1alpha2", "runc")])
-def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: F811
+def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):  # noqa: F811
     """A node's whole work through the Go client: Version, Status,
-    RuntimeConfig, pulls with and without credentials, images, a pod with a
-    long-running and a short-lived container, exec (output, exit code,
+    RuntimeConfig, pulls with and without credentials, images, a pod on a
+    CNI bridge network with a long-running, a short-lived and a web
+    container (its IP and hostPort answering HTTP), exec (output, exit code,
     5 MiB, timeout), logs and their rotation, the relist and its filters,
     events (v1), wrong requests, stop and removal of everything."""
-    env = pod_env_factory()
+    net = BridgeNet(str(tmp_path))
+    try:
+        env = pod_env_factory(network=net)
+    except BaseException:
+        net.cleanup()
+        raise
     rs = registry_set
     before = methods_called(env)
     t0 = time.monotonic()
@@ -95,6 +113,7 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: 
         "--username", rs.username, "--password", rs.password,
         "--expect-image-id", rs.expected("busybox")["image_id"],
         "--runtime-handler", handler, "--cgroup-driver", "cgroupfs",
+        "--pod-cidr", str(net.subnet), "--host-port", str(free_port()),
     ], timeout=240)
     took = time.monotonic() - t0
     assert_ok(rc, out, res, f"criclient node --api {api}")
@@ -103,14 +122,15 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: 
     if res["warnings"]:
         print("client warnings:\n  " + "\n  ".join(res["warnings"]))
 
-    assert len(res["pods"]) == 1 and len(res["containers"]) == 2, res
+    assert len(res["pods"]) == 1 and len(res["containers"]) == 3, res
     steps = {s["name"] for s in res["steps"]}
     for name in ("Version", "Status", "PullImage with credentials", "PullImage", "ListImages",
                  "ImageStatus", "ImageFsInfo", "RunPodSandbox", "PodSandboxStatus",
                  "CreateContainer", "StartContainer", "ExecSync", "ExecSync timeout",
                  "ReopenContainerLog", "ListPodSandbox", "ListPodSandbox READY",
                  "ListContainers", "ListContainers RUNNING", "ContainerStatus", "StopContainer",
-                 "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage"):
+                 "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage",
+                 "pod IP reachable", "hostPort reachable"):
         assert name in steps, f"the client did not report the step {name!r}: {sorted(steps)}"
 
     # Every call crid saw from the client came in on the API asked for.
