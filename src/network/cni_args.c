@@ -21,6 +21,15 @@
  * crid gives the largest one it takes. */
 #define BANDWIDTH_BURST 4294967295ULL
 
+/* Whether s is valid UTF-8 (what JSON, and so every record, can hold). */
+static bool valid_utf8(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
 /* A CNI_ARGS value may hold neither separator. */
 static int check_arg(const char *what, const char *v, struct crid_err *err)
 {
@@ -29,6 +38,8 @@ static int check_arg(const char *what, const char *v, struct crid_err *err)
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "%s \"%.64s\" holds a ';', '=' or control character, which CNI_ARGS cannot carry",
 					    what, v);
+	if (!valid_utf8(v))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s is not valid UTF-8", what);
 	return 0;
 }
 
@@ -237,10 +248,18 @@ static json_t *strings(char **v, size_t n)
 
 static int dns(const Runtime__V1__DNSConfig *d, json_t *rc, struct crid_err *err)
 {
+	static const char *const fields[] = { "servers", "searches", "options" };
+	char **lists[] = { d ? d->servers : NULL, d ? d->searches : NULL, d ? d->options : NULL };
+	size_t ns[] = { d ? d->n_servers : 0, d ? d->n_searches : 0, d ? d->n_options : 0 };
 	json_t *o;
 
 	if (!d || (d->n_servers == 0 && d->n_searches == 0 && d->n_options == 0))
 		return 0;
+	for (size_t f = 0; f < CRID_ARRAY_SIZE(fields); f++)
+		for (size_t i = 0; i < ns[f]; i++)
+			if (lists[f][i] && !valid_utf8(lists[f][i]))
+				return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.dns_config.%s[%zu] is not valid UTF-8",
+						    fields[f], i);
 	o = json_pack("{s:o, s:o, s:o}", "servers", strings(d->servers, d->n_servers), "searches",
 		      strings(d->searches, d->n_searches), "options", strings(d->options, d->n_options));
 	if (!o || json_object_set_new(rc, "dns", o) < 0)

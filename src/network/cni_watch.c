@@ -62,6 +62,11 @@ static void *watch_main(void *data)
 
 				if (ev->mask & IN_IGNORED && ev->wd == w->wd)
 					w->wd = -1; /* the directory went away */
+				/* Moved away, the watch would follow it elsewhere. */
+				if (ev->mask & IN_MOVE_SELF && ev->wd == w->wd) {
+					inotify_rm_watch(w->fd, w->wd);
+					w->wd = -1;
+				}
 				changed = true;
 				q += sizeof(*ev) + ev->len;
 			}

@@ -31,7 +31,8 @@ struct crid_network_readiness {
 
 /* Loads the configuration of cfg->cni_conf_dir (made when missing) and
  * watches it; reads the attachments recorded before a restart, which pods
- * then claim (crid_network_claim). */
+ * then claim (crid_network_claim), and ends plugins a crashed crid left
+ * running for them. */
 int crid_network_new(struct crid_network **out, const struct crid_config *cfg, struct crid_store *db,
 		     struct crid_err *err);
 void crid_network_free(struct crid_network *net);
@@ -88,9 +89,9 @@ void crid_network_attachment_free(struct crid_network_attachment *a);
 struct crid_network_attachment *crid_network_claim(struct crid_network *net, const char *pod_id);
 
 /* Start-up, after every pod claimed its attachment: releases the others
- * (a RunPodSandbox cut short by a crash), after ending plugins the crashed
- * crid left running for them. Failures are logged and kept for the next
- * start. */
+ * (a RunPodSandbox cut short by a crash). Plugins a crashed crid left
+ * running for any recorded attachment were ended by crid_network_new.
+ * Failures are logged and the records kept for the next start. */
 void crid_network_release_unclaimed(struct crid_network *net);
 
 #endif

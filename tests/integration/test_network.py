@@ -12,8 +12,10 @@ import concurrent.futures
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -238,6 +240,32 @@ def test_parallel_pods_get_distinct_addresses(pod_env_factory, bridge_net):
         list(pool.map(lambda i: (env.stop_pod(i), env.remove_pod(i)), ids))
     assert net.wait_no_leaks(ids) == {}
     assert record_ids(env.d) == []
+
+
+def test_bandwidth_annotations_shape_traffic(pod_env_factory, bridge_net):
+    """The kubelet's bandwidth annotations reach the bandwidth plugin: the
+    pod's host-side veth gets a token bucket at the ingress rate, and its
+    egress goes through an ifb device at the egress rate, which DEL
+    removes."""
+    net = bridge_net
+    env = pod_env_factory(network=net, conflist=net.conflist(
+        after=[{"type": "bandwidth", "capabilities": {"bandwidth": True}}]))
+    pod_id, _ = env.new_pod(annotations={"kubernetes.io/ingress-bandwidth": "10M",
+                                         "kubernetes.io/egress-bandwidth": "20M"})
+    (veth,) = net.veths()
+    qdisc = subprocess.run(["tc", "qdisc", "show", "dev", veth], capture_output=True, text=True).stdout
+    assert re.search(r"qdisc tbf .* rate 10Mbit", qdisc), qdisc
+    filters = subprocess.run(["tc", "filter", "show", "dev", veth, "parent", "ffff:"],
+                             capture_output=True, text=True).stdout
+    m = re.search(r"to device (\S+)\)", filters)
+    assert m, f"no redirect of the pod's egress on {veth}: {filters}"
+    ifb = m.group(1)
+    qdisc = subprocess.run(["tc", "qdisc", "show", "dev", ifb], capture_output=True, text=True).stdout
+    assert re.search(r"qdisc tbf .* rate 20Mbit", qdisc), qdisc
+    env.stop_pod(pod_id)
+    assert subprocess.run(["ip", "link", "show", ifb], capture_output=True).returncode != 0, \
+        f"the egress device {ifb} outlived the pod's network"
+    env.remove_pod(pod_id)
 
 
 def test_dual_stack(pod_env_factory, tmp_path):

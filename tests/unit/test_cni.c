@@ -440,6 +440,11 @@ START_TEST(test_pod_args)
 	p.m.uid = "u\n1";
 	ck_assert_int_lt(crid_cni_pod_args(&p.c, "abc123", &bad, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "config.metadata.uid"));
+	/* Not UTF-8: no record could hold it. */
+	p.m.uid = "u1";
+	p.m.namespace_ = "ns\xff";
+	ck_assert_int_lt(crid_cni_pod_args(&p.c, "abc123", &bad, &err), 0);
+	ck_assert_str_eq(err.msg, "config.metadata.namespace is not valid UTF-8");
 }
 END_TEST
 
@@ -537,6 +542,16 @@ START_TEST(test_runtime_config_bad)
 	ck_assert_int_lt(crid_cni_runtime_config(&p.c, NULL, &rc, &err), 0);
 	ck_assert_str_eq(err.msg,
 			 "annotation kubernetes.io/egress-bandwidth: \"10\" is out of range (1k to 1P bits per second)");
+	p.c.n_annotations = 0;
+	{
+		char *searches[] = { "ok.svc", "bad\xc3" };
+
+		p.dns.n_searches = 2;
+		p.dns.searches = searches;
+		p.c.dns_config = &p.dns;
+		ck_assert_int_lt(crid_cni_runtime_config(&p.c, NULL, &rc, &err), 0);
+		ck_assert_str_eq(err.msg, "config.dns_config.searches[1] is not valid UTF-8");
+	}
 }
 END_TEST
 
