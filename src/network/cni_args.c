@@ -201,8 +201,8 @@ static int port_mappings(const Runtime__V1__PodSandboxConfig *c, json_t *rc, str
 					    i, pm->host_port);
 		if (pm->host_ip && *pm->host_ip && inet_pton(AF_INET, pm->host_ip, addr) != 1 &&
 		    inet_pton(AF_INET6, pm->host_ip, addr) != 1)
-			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.port_mappings[%zu].host_ip: \"%.64s\" is not an IP address",
-					    i, pm->host_ip);
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "config.port_mappings[%zu].host_ip: \"%.64s\" is not an IP address", i, pm->host_ip);
 		/* A container port needs no mapping to be reached on the pod IP. */
 		if (pm->host_port == 0)
 			continue;
