@@ -75,6 +75,11 @@ struct crid_config {
 	size_t n_pinned_images;
 	struct crid_registry_config *registries; /* hosts unique, ignoring case */
 	size_t n_registries;
+
+	unsigned event_queue_length;	  /* events queued per slow subscriber */
+	unsigned layer_usage_period_s;	  /* writable layers measured this often */
+	unsigned layer_usage_files_per_s; /* the walker's pace */
+	char *metrics_address;		  /* "" when the metrics endpoint is off */
 };
 
 enum crid_config_outcome {

@@ -19,6 +19,10 @@
 #include "runtime/events.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
+#include "stats/cgroup.h"
+#include "stats/cpu_rate.h"
+#include "stats/layer_usage.h"
+#include "stats/metrics.h"
 #include "store/store.h"
 
 #define CRID_ID_LEN 64
@@ -36,6 +40,7 @@ struct crid_pod {
 	bool removed;
 	char *dir; /* <run_root>/pods/<id> */
 	struct crid_pod_ns ns;
+	struct crid_cpu_rate cpu; /* the previous CPU reading of PodSandboxStats */
 	struct crid_pod *next;
 };
 
@@ -73,6 +78,8 @@ struct crid_container {
 	pid_t shim_pid, pid;
 	json_t *process; /* the OCI process, for exec */
 	bool removed;
+	bool stop_published;	  /* (lock) the STOPPED event went out */
+	struct crid_cpu_rate cpu; /* the previous CPU reading of ContainerStats */
 	struct crid_container *next;
 };
 
@@ -81,6 +88,9 @@ struct crid_runtime {
 	struct crid_events *events;
 	struct crid_images *images;
 	struct crid_store *db;
+	struct crid_cgroup_layout cgroups; /* where stats read each controller */
+	struct crid_layer_usage *layers;   /* writable layers' disk use */
+	struct crid_metrics *metrics;	   /* NULL: none kept */
 	pthread_mutex_t lock; /* pod_cidr, and the tables below */
 	char *pod_cidr;
 	struct crid_pod *pods;
