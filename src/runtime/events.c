@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/ratelimit.h"
 
-#define SEND_WINDOW (64 * 1024)
+#define SEND_WINDOW (16 * 1024)
 
 struct event {
 	atomic_int refs;
