@@ -743,3 +743,39 @@ def test_run_pulls_with_credentials_and_starts(crictl, pod_env, handler):
     out = c.ok("rmp", "-f", pid)
     assert out.splitlines() == [f"Stopped sandbox {pid}", f"Removed sandbox {pid}"], out
     assert ids(c, "ps", "-a") == [] and ids(c, "pods") == []
+
+
+def test_stats_statsp_and_imagefsinfo(crictl, pod_env):
+    """crictl stats (ListContainerStats, with crictl's own CPU sampling),
+    statsp (ListPodSandboxStats) and imagefsinfo (ImageFsInfo) on a pod with
+    a container holding 30 MiB: what crid answers, as crictl prints it."""
+    c, env = crictl, pod_env
+    image, _ = busybox(env)
+    c.ok("pull", image)
+    pod = c.pod_config()
+    pid = runp(c, pod)
+    hold = "a=$(head -c 31457280 /dev/zero | tr '\\000' x); echo held; while true; do sleep 1; done"
+    cid = create(c, pid, pod, c.ctr_config("stats", image, ["sh", "-c", hold]))
+    c.ok("start", cid)
+    wait_log_line(c, cid, "held")
+
+    stats = c.json("stats", "-o", "json", "--pod", pid)["stats"]
+    assert [s["attributes"]["id"] for s in stats] == [cid], stats
+    s = stats[0]
+    assert int(s["memory"]["workingSetBytes"]["value"]) >= 30 * 1024 * 1024, s
+    assert int(s["cpu"]["usageCoreNanoSeconds"]["value"]) > 0, s
+    assert s["writableLayer"]["fsId"]["mountpoint"] == os.path.join(env.d.state_root, "containers")
+    header, rows = c.table("stats", "--id", cid[:TRUNC])
+    assert header[:2] == ["CONTAINER", "CPU %"], header
+    assert len(rows) == 1 and cid.startswith(rows[0][0]), rows
+
+    pods = c.json("statsp", "-o", "json", pid)["stats"]
+    assert [p["attributes"]["id"] for p in pods] == [pid], pods
+    lin = pods[0]["linux"]
+    assert int(lin["memory"]["workingSetBytes"]["value"]) >= 30 * 1024 * 1024, lin
+    assert [x["attributes"]["id"] for x in lin["containers"]] == [cid], lin
+
+    fs = c.json("imagefsinfo", "-o", "json")
+    assert int(fs["status"]["usedBytes"]["value"]) > 0, fs
+    c.ok("stopp", pid)
+    c.ok("rmp", pid)
