@@ -21,7 +21,7 @@ import warnings
 import pytest
 
 from crictl_helpers import (GO_ZERO_TIME, SKIP_REASON, TRUNC, Crictl, find_crictl,
-                            human_size, rfc3339_ns)
+                            human_size, parse_table, rfc3339_ns)
 import pod_helpers as ph
 from pod_helpers import hugetlb_v1, pod_env, pod_env_factory, registry_set  # noqa: F401
 
@@ -765,9 +765,10 @@ def test_stats_statsp_and_imagefsinfo(crictl, pod_env):
     assert int(s["memory"]["workingSetBytes"]["value"]) >= 30 * 1024 * 1024, s
     assert int(s["cpu"]["usageCoreNanoSeconds"]["value"]) > 0, s
     assert s["writableLayer"]["fsId"]["mountpoint"] == os.path.join(env.d.state_root, "containers")
-    header, rows = c.table("stats", "--id", cid[:TRUNC])
-    assert header[:2] == ["CONTAINER", "CPU %"], header
-    assert len(rows) == 1 and cid.startswith(rows[0][0]), rows
+    # The table starts with a clear-screen sequence (crictl's --watch heritage).
+    header, rows = parse_table(c.ok("stats", "--id", cid[:TRUNC]).replace("\x1b[2J\x1b[H", ""))
+    assert header == ["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES"], header
+    assert len(rows) == 1 and cid.startswith(rows[0]["CONTAINER"]) and rows[0]["NAME"] == "stats", rows
 
     pods = c.json("statsp", "-o", "json", pid)["stats"]
     assert [p["attributes"]["id"] for p in pods] == [pid], pods
