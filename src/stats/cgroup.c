@@ -216,8 +216,12 @@ int crid_cgroup_read(const struct crid_cgroup_layout *l, const char *path, struc
 		if (l->pids == CRID_CGROUP_V2)
 			crid_cgroup_v2_read_pids(v2, out);
 	}
-	for (int *fd = (int[]){ v1_cpu, v1_mem, v1_pids, v2, -2 }; *fd != -2; fd++)
-		if (*fd >= 0)
-			close(*fd);
+	{
+		int fds[] = { v1_cpu, v1_mem, v1_pids, v2 };
+
+		for (size_t i = 0; i < CRID_ARRAY_SIZE(fds); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
 	return 0;
 }
