@@ -7,7 +7,9 @@ busybox `sleep 3600` container each, then times R rounds (default 1000) of
 the kubelet's relist -- ListPodSandbox, ListPodSandbox(state READY),
 ListContainers, ListContainers(state RUNNING) -- checking that every answer
 lists exactly those pods and containers, and reads the daemon's CPU time
-(utime+stime) over the rounds. Then it removes every pod.
+(utime+stime) over the rounds. Then it times S calls (default 100) of the
+kubelet's stats poll, ListContainerStats over every container, checking each
+has CPU and memory. Then it removes every pod.
 
 Setup as in pod_bench.py: a local docker-registry with busybox and a tiny
 pause image (containerd's sandbox_image), runc in both daemons, host-network
@@ -51,7 +53,8 @@ def run_relist(client, daemon, image, args, tmp, cgroup_parents):
     argv = [client, "relist", "--socket", daemon.socket_path, "--api", "v1",
             "--image", image, "--log-dir", log_dir, "--cgroup-parent", parent,
             "--host-network", "--pods", str(args.pods), "--rounds", str(args.rounds),
-            "--warmup", str(args.warmup), "--pid", str(daemon.pid), "--json", out_json]
+            "--warmup", str(args.warmup), "--stats-rounds", str(args.stats_rounds),
+            "--pid", str(daemon.pid), "--json", out_json]
     log(f"{daemon.name}: {' '.join(argv[1:])}")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=common._child_setup)
@@ -83,6 +86,8 @@ def main():
     ap.add_argument("--pods", type=int, default=100, help="pods, one running container each (100)")
     ap.add_argument("--rounds", type=int, default=1000, help="timed relist rounds (1000)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed rounds first (10)")
+    ap.add_argument("--stats-rounds", type=int, default=100,
+                    help="timed ListContainerStats calls over every container, after the relist (100)")
     ap.add_argument("--crid", default=common.CRID_BIN)
     ap.add_argument("--containerd", default=common.CONTAINERD_BIN)
     ap.add_argument("--no-containerd", action="store_true", help="crid's figures only")
@@ -182,6 +187,13 @@ def main():
                 T.add(lab, n, f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['mean_ms']:.3f}",
                       "ms")
                 lab = ""
+        S = common.Table(["ListContainerStats, every container", "runtime", "p50", "p99", "mean", "unit"])
+        lab = f"{args.pods} containers"
+        for n in names:
+            r = results[n].get("list_container_stats") or {}
+            if r:
+                S.add(lab, n, f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['mean_ms']:.3f}", "ms")
+                lab = ""
         C = common.Table(["CPU time per 1000 rounds", "runtime", "value", "unit"])
         lab = "daemon (utime+stime)"
         for n in names:
@@ -196,6 +208,9 @@ def main():
             c, d = results["crid"], results["containerd"]
             R.add("round p50", f"{d['round']['p50_ms'] / c['round']['p50_ms']:.2f}")
             R.add("round p99", f"{d['round']['p99_ms'] / c['round']['p99_ms']:.2f}")
+            if c.get("list_container_stats") and d.get("list_container_stats"):
+                ratio = d["list_container_stats"]["p50_ms"] / c["list_container_stats"]["p50_ms"]
+                R.add("ListContainerStats p50", f"{ratio:.2f}")
             R.add("daemon CPU per 1000 rounds",
                   f"{d['runtime_cpu_s_per_1000_rounds'] / c['runtime_cpu_s_per_1000_rounds']:.2f}")
 
@@ -212,6 +227,9 @@ def main():
         print()
         print(T.render())
         print()
+        if S.rows:
+            print(S.render())
+            print()
         print(C.render())
         if R.rows:
             print()

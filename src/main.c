@@ -17,6 +17,9 @@
 #include "rpc/server.h"
 #include "pod/pod_ns.h"
 #include "runtime/runtime.h"
+#include "stats/layer_usage.h"
+#include "stats/metrics.h"
+#include "stats/metrics_http.h"
 #include "store/store.h"
 
 static void config_freep(struct crid_config *cfg)
@@ -49,6 +52,26 @@ static void images_freep(struct crid_images **im)
 	crid_images_free(*im);
 }
 
+static void layers_freep(struct crid_layer_usage **l)
+{
+	crid_layer_usage_free(*l);
+}
+
+static void metrics_freep(struct crid_metrics **m)
+{
+	crid_metrics_free(*m);
+}
+
+static void metrics_http_stopp(struct crid_metrics_http **h)
+{
+	crid_metrics_http_stop(*h);
+}
+
+static void count_call(void *data, const char *service, const char *method, int status, int64_t dur_ns)
+{
+	crid_metrics_rpc_done(data, service, method, status, dur_ns);
+}
+
 struct services {
 	struct crid_runtime *runtime;
 	struct crid_images *images;
@@ -66,10 +89,14 @@ static void services_shutdown(void *data)
 static int serve(const struct crid_config *cfg, struct crid_err *err)
 {
 	_cleanup_(methods_freep) struct crid_rpc_methods *methods = NULL;
+	_cleanup_(metrics_freep) struct crid_metrics *metrics = NULL;
+	_cleanup_(layers_freep) struct crid_layer_usage *layers = NULL;
 	_cleanup_(store_closep) struct crid_store *store = NULL;
 	_cleanup_(runtime_freep) struct crid_runtime *runtime = NULL;
 	_cleanup_(images_freep) struct crid_images *images = NULL;
 	_cleanup_(server_freep) struct crid_server *server = NULL;
+	_cleanup_(metrics_http_stopp) struct crid_metrics_http *metrics_http = NULL;
+	_cleanup_free_ char *upper_dir = NULL;
 	struct services services;
 	struct crid_server_options opts = {
 		.socket_path = cfg->socket_path,
@@ -82,13 +109,25 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 
 	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_p(cfg->state_root, 0711, err)) < 0)
 		return r;
-	if ((r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
-	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0 ||
-	    (r = crid_runtime_new(&runtime, cfg, images, store, err)) < 0 ||
+	if (asprintf(&upper_dir, "%s/containers", cfg->state_root) < 0)
+		return crid_err_nomem(err, "paths");
+	if ((r = crid_mkdir_p(upper_dir, 0711, err)) < 0 || (r = crid_metrics_new(&metrics, err)) < 0 ||
+	    (r = crid_layer_usage_new(&layers, upper_dir, cfg->layer_usage_period_s, cfg->layer_usage_files_per_s,
+				      err)) < 0 ||
+	    (r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
+	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0)
+		return r;
+	crid_images_observe(images, layers, metrics);
+	if ((r = crid_runtime_new(&runtime, cfg, images, store, layers, metrics, err)) < 0 ||
 	    (r = crid_runtime_register(runtime, methods, err)) < 0)
 		return r;
+	opts.on_call_end = count_call;
+	opts.on_call_end_data = metrics;
 	r = crid_server_new(&server, &opts, methods, err);
 	if (r < 0)
+		return r;
+	if (cfg->metrics_address && *cfg->metrics_address &&
+	    (r = crid_metrics_http_start(&metrics_http, cfg->metrics_address, metrics, err)) < 0)
 		return r;
 	services.runtime = runtime;
 	services.images = images;
@@ -96,6 +135,7 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	r = crid_server_run(server, err);
 	/* The server goes first: its workers may still hold calls on the runtime. */
 	crid_server_free(take_ptr(&server));
+	crid_metrics_http_stop(take_ptr(&metrics_http));
 	return r;
 }
 

@@ -60,6 +60,18 @@ static const struct crid_setting settings[] = {
 	{ "cni_plugin_timeout_s", "--cni-plugin-timeout", "SECONDS", "30",
 	  "kill a CNI plugin call that takes longer", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, cni_plugin_timeout_s), 1, 3600 },
+	{ "event_queue_length", "--event-queue-length", "N", "1024",
+	  "container events kept for a subscriber that reads slowly; the oldest go first", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, event_queue_length), 16, 65536 },
+	{ "layer_usage_period_s", "--layer-usage-period", "SECONDS", "10",
+	  "how often each container's writable layer is measured", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, layer_usage_period_s), 1, 3600 },
+	{ "layer_usage_files_per_s", "--layer-usage-files-per-second", "N", "20000",
+	  "most files per second the writable-layer walker looks at", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, layer_usage_files_per_s), 100, 10000000 },
+	{ "metrics_address", "--metrics-address", "HOST:PORT", "",
+	  "serve Prometheus metrics over HTTP on this address (\"\": off)", CRID_SETTING_LISTEN_ADDRESS,
+	  offsetof(struct crid_config, metrics_address), 0, 0 },
 };
 
 static const struct crid_default_runtime default_runtimes[] = {
@@ -127,6 +139,27 @@ static int parse_ranged(const struct crid_setting *s, const char *value, unsigne
 	return 0;
 }
 
+/* host:port, host:port with an IPv6 host in brackets, or :port; the host
+ * itself is resolved when the endpoint starts. */
+static int check_listen_address(const char *s)
+{
+	const char *colon = s[0] == '[' ? strchr(s, ']') : strrchr(s, ':');
+	unsigned long long port;
+
+	if (!colon)
+		return -EINVAL;
+	if (s[0] == '[') {
+		if (colon == s + 1 || colon[1] != ':')
+			return -EINVAL;
+		colon++;
+	} else if (memchr(s, ':', (size_t)(colon - s))) {
+		return -EINVAL; /* a bare IPv6 address needs brackets */
+	}
+	if (strpbrk(s, " /\t") || parse_whole(colon + 1, &port) < 0 || port < 1 || port > 65535)
+		return -EINVAL;
+	return 0;
+}
+
 int crid_config_setting_apply(struct crid_config *cfg, const struct crid_setting *s,
 			      const char *value, struct crid_err *err)
 {
@@ -142,6 +175,11 @@ int crid_config_setting_apply(struct crid_config *cfg, const struct crid_setting
 		if (s->max && strlen(value) > s->max)
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "\"%s\" is longer than %llu bytes", value, s->max);
+		return set_string(field, value, s->key, err);
+	case CRID_SETTING_LISTEN_ADDRESS:
+		if (*value && check_listen_address(value) < 0)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is not host:port (\"127.0.0.1:9090\", \"[::1]:9090\", \":9090\")", value);
 		return set_string(field, value, s->key, err);
 	case CRID_SETTING_NAME:
 		r = crid_config_check_runtime_name(value, err);
@@ -537,6 +575,7 @@ void crid_config_free(struct crid_config *cfg)
 	free(cfg->socket_path);
 	free(cfg->run_root);
 	free(cfg->state_root);
+	free(cfg->metrics_address);
 	free(cfg->default_runtime);
 	for (size_t i = 0; i < cfg->n_runtimes; i++) {
 		free(cfg->runtimes[i].name);
@@ -564,7 +603,8 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 	_cleanup_(json_decrefp) json_t *o = NULL; /* json_decrefp: jansson's */
 	json_t *runtimes, *bin_dirs;
 
-	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I}",
+	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, "
+		      "s:I, s:I, s:I, s:s}",
 		      "config_file", cfg->config_file, "config_dir", cfg->config_dir, "socket",
 		      cfg->socket_path, "run_root", cfg->run_root, "state_root", cfg->state_root,
 		      "log_level", crid_log_level_name(cfg->log_level), "log_format",
@@ -576,7 +616,10 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		      (json_int_t)cfg->shutdown_grace_s, "max_concurrent_downloads",
 		      (json_int_t)cfg->max_concurrent_downloads, "pull_progress_timeout_s",
 		      (json_int_t)cfg->pull_progress_timeout_s, "cni_conf_dir", cfg->cni_conf_dir,
-		      "cni_plugin_timeout_s", (json_int_t)cfg->cni_plugin_timeout_s);
+		      "cni_plugin_timeout_s", (json_int_t)cfg->cni_plugin_timeout_s, "event_queue_length",
+		      (json_int_t)cfg->event_queue_length, "layer_usage_period_s", (json_int_t)cfg->layer_usage_period_s,
+		      "layer_usage_files_per_s", (json_int_t)cfg->layer_usage_files_per_s, "metrics_address",
+		      cfg->metrics_address ? cfg->metrics_address : "");
 	if (!o)
 		return NULL;
 	bin_dirs = json_array();

@@ -82,6 +82,10 @@ struct crid_config {
 	char **cni_bin_dirs;	       /* where plugins are looked for, in order; never empty */
 	size_t n_cni_bin_dirs;
 	unsigned cni_plugin_timeout_s; /* one plugin call longer than this is killed */
+	unsigned event_queue_length;	  /* events queued per slow subscriber */
+	unsigned layer_usage_period_s;	  /* writable layers measured this often */
+	unsigned layer_usage_files_per_s; /* the walker's pace */
+	char *metrics_address;		  /* "" when the metrics endpoint is off */
 };
 
 enum crid_config_outcome {

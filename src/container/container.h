@@ -1,13 +1,15 @@
 /* Containers: CreateContainer, StartContainer, StopContainer,
  * RemoveContainer (containers.c); ContainerStatus, ListContainers,
- * ExecSync, ReopenContainerLog, UpdateContainerResources
- * (container_queries.c); learning exits from crid-shim's exit files
+ * StreamContainers, ExecSync, ReopenContainerLog, UpdateContainerResources
+ * (container_queries.c); ContainerStats, ListContainerStats and
+ * StreamContainerStats (container_stats.c); learning exits from crid-shim's exit files
  * (exit_watch.c); recovery at start-up (container_recover.c). Each
  * container's process is run by the OCI runtime under its own crid-shim. */
 #ifndef CRID_CONTAINER_CONTAINER_H
 #define CRID_CONTAINER_CONTAINER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "rpc/methods.h"
@@ -16,6 +18,58 @@
 
 int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+int crid_container_stats_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+
+/* ---- resource use (container_stats.c), also for the pod's stats ---- */
+
+/* One container's use now: its cgroup, CPU rate, writable layer. */
+struct crid_container_usage {
+	enum crid_ctr_state state;
+	int64_t started_at;
+	struct crid_cgroup_sample cg;
+	bool has_rate;
+	uint64_t nano_cores;
+	bool has_fs;
+	struct crid_fs_usage fs;
+};
+
+void crid_container_usage_read(struct crid_runtime *rt, struct crid_container *c, struct crid_container_usage *u);
+
+/* The CRI messages of usage; they borrow from the sample and c. */
+struct crid_cpu_msg {
+	Runtime__V1__CpuUsage cpu;
+	Runtime__V1__UInt64Value total, rate;
+};
+
+struct crid_memory_msg {
+	Runtime__V1__MemoryUsage mem;
+	Runtime__V1__UInt64Value working_set, available, usage, rss, faults, major_faults;
+};
+
+struct crid_container_stats_msg {
+	Runtime__V1__ContainerStats stats;
+	Runtime__V1__ContainerAttributes attrs;
+	struct crid_cpu_msg cpu;
+	struct crid_memory_msg mem;
+	Runtime__V1__SwapUsage swap;
+	Runtime__V1__UInt64Value swap_usage, swap_available;
+	Runtime__V1__FilesystemUsage fs;
+	Runtime__V1__FilesystemIdentifier fs_id;
+	Runtime__V1__UInt64Value fs_bytes, fs_inodes;
+};
+
+void crid_cpu_usage_fill(const struct crid_cgroup_sample *s, bool has_rate, uint64_t nano_cores,
+			 struct crid_cpu_msg *m);
+void crid_memory_usage_fill(const struct crid_cgroup_sample *s, struct crid_memory_msg *m);
+void crid_container_stats_fill(struct crid_runtime *rt, struct crid_container *c,
+			       const struct crid_container_usage *u, struct crid_container_stats_msg *m);
+
+/* The containers (a reference taken on each) whose ID and pod ID start
+ * with id and pod_id (NULL or "": any) and whose labels match; exited ones
+ * only when with_exited. Never one still being created. */
+int crid_containers_matching(struct crid_runtime *rt, const char *id, const char *pod_id,
+			     Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **want, size_t n_selector,
+			     bool with_exited, struct crid_container ***out, size_t *n, struct crid_err *err);
 
 /* Stops every container of a pod (StopPodSandbox). */
 int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
@@ -27,8 +81,16 @@ int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);
 int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err);
 void crid_exit_watch_stop(struct crid_runtime *rt);
 
-/* Reads an exit file, if there is one, into c (lock held). */
+/* Reads an exit file, if there is one, into c (lock held); the exit is
+ * published as a CONTAINER_STOPPED event. */
 bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
+
+/* Publishes c's CONTAINER_STOPPED event unless it went out already (lock
+ * held, c exited). */
+void crid_container_publish_stop_locked(struct crid_runtime *rt, struct crid_container *c);
+
+/* Has the writable layer walker measure c's upper directory. */
+void crid_container_measure_layer(struct crid_runtime *rt, struct crid_container *c);
 
 /* Start-up: puts a recorded container back in the table, checked against
  * its shim and exit file. A record that cannot be read is logged and left. */

@@ -1,5 +1,5 @@
-/* Containers, the questions and the side doors: ContainerStatus and
- * ListContainers (from memory), ExecSync (a runtime exec with captured
+/* Containers, the questions and the side doors: ContainerStatus,
+ * ListContainers and StreamContainers (from memory), ExecSync (a runtime exec with captured
  * output and a deadline), ReopenContainerLog (asks the shim), and
  * UpdateContainerResources (a runtime update). */
 #include <errno.h>
@@ -21,25 +21,13 @@
 #include "container/container.h"
 #include "oci/oci_runtime.h"
 #include "runtime/objects.h"
+#include "runtime/views.h"
 #include "shim/protocol.h"
 
 #define EXEC_OUTPUT_MAX (16 << 20)
+#define STREAM_BATCH 100 /* items per StreamContainers message */
 
 /* ---- status and lists ---- */
-
-static Runtime__V1__ContainerState cri_state(enum crid_ctr_state s)
-{
-	switch (s) {
-	case CRID_CTR_CREATED:
-		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
-	case CRID_CTR_RUNNING:
-		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-	case CRID_CTR_EXITED:
-		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
-	default:
-		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
-	}
-}
 
 static int container_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
 			    struct crid_err *err)
@@ -47,8 +35,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	struct crid_runtime *rt = data;
 	const Runtime__V1__ContainerStatusRequest *req = (const Runtime__V1__ContainerStatusRequest *)request;
 	Runtime__V1__ContainerStatusResponse resp = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT;
-	Runtime__V1__ContainerStatus st = RUNTIME__V1__CONTAINER_STATUS__INIT;
-	Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
+	struct crid_container_view v;
 	Runtime__V1__ContainerStatusResponse__InfoEntry entry = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry *entries[] = { &entry };
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
@@ -61,27 +48,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 		return r;
 	/* The state lock only: never held across a runtime call. */
 	pthread_mutex_lock(&c->state_lock);
-	st.id = c->id;
-	st.metadata = c->config->metadata;
-	st.state = cri_state(c->state);
-	st.created_at = c->created_at;
-	st.started_at = c->started_at;
-	st.finished_at = c->finished_at;
-	st.exit_code = c->exit_code;
-	image.image = c->image_shown;
-	image.user_specified_image = c->config->image->user_specified_image;
-	st.image = &image;
-	st.image_ref = c->image_ref;
-	st.image_id = c->image_id;
-	st.reason = c->reason ? c->reason : (char *)"";
-	st.message = c->message ? c->message : (char *)"";
-	st.n_labels = c->config->n_labels;
-	st.labels = (Runtime__V1__ContainerStatus__LabelsEntry **)c->config->labels;
-	st.n_annotations = c->config->n_annotations;
-	st.annotations = (Runtime__V1__ContainerStatus__AnnotationsEntry **)c->config->annotations;
-	st.n_mounts = c->config->n_mounts;
-	st.mounts = c->config->mounts;
-	st.log_path = c->log_path;
+	crid_container_view_fill(c, &v);
 	if (req->verbose) {
 		/* Verbose is for people debugging: the spec is read from the bundle
 		 * rather than kept in memory for every container. */
@@ -101,7 +68,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 			resp.info = entries;
 		}
 	}
-	resp.status = &st;
+	resp.status = &v.status;
 	r = crid_call_send(call, &resp.base, err);
 	pthread_mutex_unlock(&c->state_lock);
 	return r;
@@ -122,12 +89,10 @@ static bool container_labels_match(const Runtime__V1__ContainerConfig *cfg,
 	return true;
 }
 
-static int list_containers(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+/* ListContainers and StreamContainers: one answer, or batches of it. */
+static int send_containers(struct crid_runtime *rt, const Runtime__V1__ContainerFilter *f, struct crid_call *call,
+			   bool stream, struct crid_err *err)
 {
-	struct crid_runtime *rt = data;
-	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)request;
-	const Runtime__V1__ContainerFilter *f = req->filter;
-	Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
 	_cleanup_free_ Runtime__V1__Container *items = NULL;
 	_cleanup_free_ Runtime__V1__Container **ptrs = NULL;
 	_cleanup_free_ Runtime__V1__ImageSpec *images = NULL;
@@ -160,7 +125,7 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 		if (f && f->pod_sandbox_id && *f->pod_sandbox_id &&
 		    strncmp(c->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
 			continue;
-		if (f && f->state && f->state->state != cri_state(state))
+		if (f && f->state && f->state->state != crid_container_cri_state(state))
 			continue;
 		if (f && !container_labels_match(c->config, f->label_selector, f->n_label_selector))
 			continue;
@@ -174,7 +139,7 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 		it->image = &images[n];
 		it->image_ref = c->image_ref;
 		it->image_id = c->image_id;
-		it->state = cri_state(state);
+		it->state = crid_container_cri_state(state);
 		it->created_at = created;
 		it->n_labels = c->config->n_labels;
 		it->labels = (Runtime__V1__Container__LabelsEntry **)c->config->labels;
@@ -182,11 +147,39 @@ static int list_containers(void *data, const ProtobufCMessage *request, struct c
 		it->annotations = (Runtime__V1__Container__AnnotationsEntry **)c->config->annotations;
 		ptrs[n++] = it;
 	}
-	resp.n_containers = n;
-	resp.containers = ptrs;
-	r = crid_call_send(call, &resp.base, err);
+	if (stream) {
+		r = 0;
+		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
+			Runtime__V1__StreamContainersResponse resp = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
+
+			resp.containers = ptrs + i;
+			resp.n_containers = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
+			r = crid_call_send(call, &resp.base, err);
+		}
+	} else {
+		Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
+
+		resp.n_containers = n;
+		resp.containers = ptrs;
+		r = crid_call_send(call, &resp.base, err);
+	}
 	pthread_mutex_unlock(&rt->lock);
 	return r;
+}
+
+static int list_containers(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	const Runtime__V1__ListContainersRequest *req = (const Runtime__V1__ListContainersRequest *)request;
+
+	return send_containers(data, req->filter, call, false, err);
+}
+
+static int stream_containers(void *data, const ProtobufCMessage *request, struct crid_call *call,
+			     struct crid_err *err)
+{
+	const Runtime__V1__StreamContainersRequest *req = (const Runtime__V1__StreamContainersRequest *)request;
+
+	return send_containers(data, req->filter, call, true, err);
 }
 
 /* ---- exec, logs, resources ---- */
@@ -335,6 +328,7 @@ int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_met
 	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "ContainerStatus", container_status },
 		{ "ListContainers", list_containers },
+		{ "StreamContainers", stream_containers },
 		{ "ExecSync", exec_sync },
 		{ "ReopenContainerLog", reopen_container_log },
 		{ "UpdateContainerResources", update_container_resources },

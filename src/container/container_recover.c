@@ -59,6 +59,7 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 		goto fail;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->lock, NULL);
+	crid_cpu_rate_init(&c->cpu);
 	pthread_mutex_init(&c->state_lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	snprintf(c->id, sizeof(c->id), "%s", rec->id);
@@ -119,9 +120,12 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 			}
 		}
 	}
+	/* At start-up nobody listens to events yet: none are due. */
+	c->stop_published = c->state == CRID_CTR_EXITED;
 	c->next = rt->containers;
 	rt->containers = c;
 	crid_container_persist(rt, c);
+	crid_container_measure_layer(rt, c);
 	log_info("recovered container", "container", c->id);
 	return;
 fail:

@@ -30,6 +30,7 @@
 #include "oci/oci_runtime.h"
 #include "oci/oci_spec.h"
 #include "runtime/objects.h"
+#include "runtime/views.h"
 #include "shim/protocol.h"
 
 #define SHIM_START_TIMEOUT_MS 60000
@@ -546,6 +547,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		return crid_err_nomem(err, "container");
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->lock, NULL);
+	crid_cpu_rate_init(&c->cpu);
 	pthread_mutex_init(&c->state_lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	c->handler = pod->handler;
@@ -605,15 +607,27 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		crid_container_unlink(rt, c);
 		return crid_err_wrap(err, "create container %s: ", c->name_key);
 	}
+	crid_container_measure_layer(rt, c);
 	pthread_mutex_lock(&c->lock);
 	pthread_mutex_lock(&c->state_lock);
 	c->created_at = crid_realtime_ns();
 	pthread_mutex_unlock(&c->state_lock);
 	crid_container_persist(rt, c);
+	crid_event_container(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT, c->created_at);
 	pthread_mutex_unlock(&c->lock);
 	log_info("container created", "container", c->id, "name", c->name_key, "pod", pod->id);
 	resp.container_id = c->id;
 	return crid_call_send(call, &resp.base, err);
+}
+
+void crid_container_measure_layer(struct crid_runtime *rt, struct crid_container *c)
+{
+	char path[PATH_MAX];
+	struct crid_err err;
+
+	snprintf(path, sizeof(path), "%s/upper", c->upper);
+	if (crid_layer_usage_add(rt->layers, c->id, path, &err) < 0)
+		log_warn("writable layer not measured", "container", c->id, "error", err.msg);
 }
 
 /* ---- exits ---- */
@@ -686,8 +700,18 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		pthread_mutex_unlock(&c->state_lock);
 	}
 	json_decref(doc);
+	crid_container_publish_stop_locked(rt, c);
 	pthread_cond_broadcast(&c->changed);
 	return true;
+}
+
+void crid_container_publish_stop_locked(struct crid_runtime *rt, struct crid_container *c)
+{
+	if (c->stop_published)
+		return;
+	c->stop_published = true;
+	crid_event_container(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT, c->finished_at);
+	log_debug("container exited", "container", c->id);
 }
 
 /* Waits (lock held) until the container exited or deadline (CLOCK_REALTIME ns). */
@@ -706,16 +730,6 @@ static bool wait_exit_locked(struct crid_runtime *rt, struct crid_container *c, 
 		pthread_cond_timedwait(&c->changed, &c->lock, &ts);
 	}
 	return true;
-}
-
-static void publish_event(struct crid_runtime *rt, struct crid_container *c, Runtime__V1__ContainerEventType type)
-{
-	Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
-
-	ev.container_id = c->id;
-	ev.container_event_type = type;
-	ev.created_at = crid_realtime_ns();
-	crid_events_publish(rt->events, &ev);
 }
 
 /* ---- start, stop, remove ---- */
@@ -751,6 +765,9 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 		c->state = CRID_CTR_RUNNING;
 		c->started_at = started_at;
 		pthread_mutex_unlock(&c->state_lock);
+		/* Under the lock, so STARTED goes out before the exit watcher's
+		 * STOPPED, stamped with the start time itself. */
+		crid_event_container(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT, started_at);
 		if (!crid_container_collect_exit_locked(rt, c)) /* a very short life records itself */
 			crid_container_persist(rt, c);
 	} else {
@@ -763,7 +780,6 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;
-	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
 	return crid_call_send(call, &resp.base, err);
 }
 
@@ -788,6 +804,7 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 			c->reason = strdup("Error");
 			crid_container_persist(rt, c);
 			pthread_mutex_unlock(&c->state_lock);
+			crid_container_publish_stop_locked(rt, c);
 		}
 		pthread_mutex_unlock(&c->lock);
 		return 0;
@@ -851,9 +868,10 @@ static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct 
 	if (r < 0)
 		return r;
 	crid_object_forget(rt, "container", c->id);
+	crid_layer_usage_remove(rt->layers, c->id);
 	crid_images_release(rt->images, c->id);
 	crid_container_unlink(rt, c);
-	publish_event(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+	crid_event_container(rt, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT, 0);
 	log_info("container removed", "container", c->id);
 	return 0;
 }
@@ -948,7 +966,9 @@ int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m
 	};
 	int r = crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 
-	if (r < 0)
-		return r;
-	return crid_container_queries_register(rt, m, err);
+	if (r == 0)
+		r = crid_container_queries_register(rt, m, err);
+	if (r == 0)
+		r = crid_container_stats_register(rt, m, err);
+	return r;
 }

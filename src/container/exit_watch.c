@@ -1,7 +1,7 @@
 /* The exit watcher: one thread, one inotify descriptor, a watch on every
  * container's state directory. When a shim renames its exit file into
  * place, the container's record learns the exit at once, waiters in
- * StopContainer wake, and a CONTAINER_STOPPED event goes out. Status and
+ * StopContainer wake, and the CONTAINER_STOPPED event goes out. Status and
  * lists read only memory; StopContainer's wait also looks at the file, so
  * it never depends on one event alone. */
 #include <errno.h>
@@ -28,7 +28,6 @@ static void on_exit_file(struct crid_runtime *rt, int wd)
 	char id[CRID_ID_LEN + 1] = "";
 	struct crid_container *c = NULL;
 	struct crid_err err;
-	bool exited = false;
 
 	pthread_mutex_lock(&rt->watch_lock);
 	for (size_t i = 0; i < rt->n_watches; i++) {
@@ -42,18 +41,11 @@ static void on_exit_file(struct crid_runtime *rt, int wd)
 	if (!*id || crid_container_find(rt, id, &c, &err) < 0)
 		return;
 	inotify_rm_watch(rt->inotify_fd, wd);
+	/* The exit's CONTAINER_STOPPED event goes out as it is collected,
+	 * whoever collects it first: this watcher, or a stop or remove. */
 	pthread_mutex_lock(&c->lock);
-	exited = crid_container_collect_exit_locked(rt, c);
+	crid_container_collect_exit_locked(rt, c);
 	pthread_mutex_unlock(&c->lock);
-	if (exited) {
-		Runtime__V1__ContainerEventResponse ev = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
-
-		ev.container_id = c->id;
-		ev.container_event_type = RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT;
-		ev.created_at = c->finished_at;
-		crid_events_publish(rt->events, &ev);
-		log_debug("container exited", "container", c->id);
-	}
 	crid_container_unref(c);
 }
 

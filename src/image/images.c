@@ -430,7 +430,13 @@ static int pull_image(void *data, const ProtobufCMessage *request, struct crid_c
 			auth.password = colon + 1;
 		}
 	}
-	r = crid_images_pull(im, req->image->image, &auth, &id, err);
+	{
+		int64_t start = crid_monotonic_ns();
+		uint64_t fetched = 0;
+
+		r = crid_images_pull(im, req->image->image, &auth, &id, &fetched, err);
+		crid_metrics_pull_done(im->metrics, fetched, crid_monotonic_ns() - start, r == 0);
+	}
 	if (r < 0)
 		return r;
 	log_info("pulled image", "image", req->image->image, "id", id);
@@ -669,6 +675,11 @@ static int image_fs_info(void *data, const ProtobufCMessage *request, struct cri
 	Runtime__V1__UInt64Value used = RUNTIME__V1__UINT64_VALUE__INIT;
 	Runtime__V1__UInt64Value inodes = RUNTIME__V1__UINT64_VALUE__INIT;
 	Runtime__V1__FilesystemUsage *list[] = { &usage };
+	Runtime__V1__FilesystemUsage ctr_usage = RUNTIME__V1__FILESYSTEM_USAGE__INIT;
+	Runtime__V1__FilesystemIdentifier ctr_fs_id = RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT;
+	Runtime__V1__UInt64Value ctr_used = RUNTIME__V1__UINT64_VALUE__INIT;
+	Runtime__V1__UInt64Value ctr_inodes = RUNTIME__V1__UINT64_VALUE__INIT;
+	Runtime__V1__FilesystemUsage *ctr_list[] = { &ctr_usage };
 	uint64_t layer_bytes, layer_inodes, blob_bytes, blob_inodes;
 	int r;
 
@@ -688,7 +699,28 @@ static int image_fs_info(void *data, const ProtobufCMessage *request, struct cri
 	usage.inodes_used = &inodes;
 	resp.n_image_filesystems = 1;
 	resp.image_filesystems = list;
+	/* Containers' writable layers, as the walker last measured them. */
+	if (im->layers) {
+		struct crid_fs_usage total;
+
+		crid_layer_usage_total(im->layers, &total);
+		ctr_fs_id.mountpoint = (char *)crid_layer_usage_mountpoint(im->layers);
+		ctr_used.value = total.bytes;
+		ctr_inodes.value = total.inodes;
+		ctr_usage.timestamp = total.timestamp;
+		ctr_usage.fs_id = &ctr_fs_id;
+		ctr_usage.used_bytes = &ctr_used;
+		ctr_usage.inodes_used = &ctr_inodes;
+		resp.n_container_filesystems = 1;
+		resp.container_filesystems = ctr_list;
+	}
 	return crid_call_send(call, &resp.base, err);
+}
+
+void crid_images_observe(struct crid_images *im, struct crid_layer_usage *layers, struct crid_metrics *metrics)
+{
+	im->layers = layers;
+	im->metrics = metrics;
 }
 
 int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err)

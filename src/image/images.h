@@ -20,6 +20,13 @@ int crid_images_new(struct crid_images **out, const struct crid_config *cfg, str
 
 int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err);
 
+struct crid_layer_usage;
+struct crid_metrics;
+
+/* Where ImageFsInfo finds the containers' writable layers' use, and where
+ * pulls are counted (metrics may be NULL). Set once, before serving. */
+void crid_images_observe(struct crid_images *im, struct crid_layer_usage *layers, struct crid_metrics *metrics);
+
 /* What a container needs of an image. */
 struct crid_image_use {
 	char *id;	   /* "sha256:..." */

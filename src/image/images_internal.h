@@ -9,6 +9,8 @@
 #include "image/image_files.h"
 #include "image/images.h"
 #include "image/registry.h"
+#include "stats/layer_usage.h"
+#include "stats/metrics.h"
 
 /* A blob or layer being fetched: later askers wait for the first. Pins
  * keep a layer from being removed while a pull that needs it runs. */
@@ -29,12 +31,16 @@ struct crid_images {
 	pthread_mutex_t lock; /* slots; and commit versus removal of layers */
 	pthread_cond_t slot_done;
 	struct fetch_slot *slots;
+
+	struct crid_layer_usage *layers; /* containers' writable layers, for ImageFsInfo */
+	struct crid_metrics *metrics;	 /* pull counts and times; NULL: none */
 };
 
 /* Pulls image (a reference as the kubelet gives it); *image_id is the
- * pulled image's ID (malloc'd). */
+ * pulled image's ID (malloc'd), *fetched the blob bytes downloaded (also
+ * on failure). */
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, struct crid_err *err);
+		     char **image_id, uint64_t *fetched, struct crid_err *err);
 
 /* Removes layer directories and blobs that no record refers to, except
  * layers pinned by pulls in progress. Called with im->lock held. */

@@ -3,6 +3,7 @@
  * then one store transaction that makes the image visible. Two pulls of one
  * blob or layer download it once: the second waits on the first's slot. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,7 @@ struct pull {
 	size_t next_job;
 	int first_error;
 	struct crid_err err;
+	atomic_uint_fast64_t fetched; /* blob bytes fetched from registries */
 };
 
 static int sink_to_unpacker(void *data, const void *buf, size_t len, struct crid_err *err)
@@ -193,6 +195,7 @@ static int fetch_layer(struct pull *p, struct layer_job *job, struct crid_err *e
 		crid_unpack_abort(&u);
 		goto out;
 	}
+	atomic_fetch_add(&p->fetched, (uint64_t)(job->desc->desc.size > 0 ? job->desc->desc.size : 0));
 	r = crid_unpack_finish(&u, err);
 	if (r < 0)
 		goto out;
@@ -315,6 +318,8 @@ static int fetch_config(struct pull *p, const struct crid_descriptor *d, char **
 		return r;
 	}
 	r = crid_registry_get_blob(p->reg, p->repo, d->digest, d->size, sink_to_buffer, &b, err);
+	if (r == 0)
+		atomic_fetch_add(&p->fetched, b.len);
 	if (r == 0 && !b.data)
 		r = sink_to_buffer(&b, "", 0, err);
 	if (r == 0)
@@ -419,7 +424,7 @@ static void layer_jobs_free(struct layer_job *jobs, size_t n)
 }
 
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, struct crid_err *err)
+		     char **image_id, uint64_t *fetched, struct crid_err *err)
 {
 	_cleanup_(ref_freep) struct crid_image_ref ref = { 0 };
 	_cleanup_(registry_freep) struct crid_registry *reg = NULL;
@@ -536,6 +541,7 @@ out:
 	}
 	layer_jobs_free(p.jobs, p.n_jobs);
 	pthread_mutex_destroy(&p.lock);
+	*fetched = atomic_load(&p.fetched);
 	if (r < 0)
 		return crid_err_wrap(err, "pull %s: ", image);
 	return 0;

@@ -1,5 +1,6 @@
 /* Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
- * PodSandboxStatus, ListPodSandbox, and the pods' recovery at start-up. A
+ * PodSandboxStatus, ListPodSandbox, StreamPodSandboxes, their stats and
+ * metrics, and the pods' recovery at start-up. A
  * pod is its pinned namespaces and files (pod_ns.h), never an infra
  * container. A pod's containers are container/'s: stopping and removing a
  * pod asks it to end them first. */
@@ -7,11 +8,40 @@
 #define CRID_POD_POD_H
 
 #include "common/error.h"
+#include "container/container.h" /* a pod's stats include its containers' */
 #include "rpc/methods.h"
 #include "runtime/objects.h"
+#include "stats/netdev.h"
 #include "store/store.h"
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+
+/* PodSandboxStats, ListPodSandboxStats, StreamPodSandboxStats (pod_stats.c),
+ * and ListMetricDescriptors, ListPodSandboxMetrics,
+ * StreamPodSandboxMetrics (pod_metrics.c). */
+int crid_pod_stats_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+int crid_pod_metrics_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+
+/* One pod's use now: its cgroup (or its containers' summed), CPU rate,
+ * network counters (NULL when the pod uses the host's network or has
+ * none to read), and each created or running container's use. */
+struct crid_pod_usage {
+	struct crid_cgroup_sample cg;
+	bool has_rate;
+	uint64_t nano_cores;
+	struct crid_netdev_list *net;
+	struct crid_container **ctrs; /* referenced */
+	struct crid_container_usage *cu;
+	size_t n;
+};
+
+int crid_pod_usage_read(struct crid_runtime *rt, struct crid_pod *p, struct crid_pod_usage *u, struct crid_err *err);
+void crid_pod_usage_free(struct crid_pod_usage *u);
+
+/* The pods (a reference taken on each) that filter (NULL: all) matches;
+ * ready ones only when ready_only. Never one still being created. */
+int crid_pods_matching(struct crid_runtime *rt, const Runtime__V1__PodSandboxStatsFilter *f, bool ready_only,
+		       struct crid_pod ***out, size_t *n, struct crid_err *err);
 
 /* Start-up: puts a recorded pod back in the table, checked against what
  * the machine still has. A record that cannot be read is logged and left. */

@@ -52,6 +52,7 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 		goto fail;
 	atomic_init(&p->refs, 1);
 	pthread_mutex_init(&p->lock, NULL);
+	crid_cpu_rate_init(&p->cpu);
 	snprintf(p->id, sizeof(p->id), "%s", rec->id);
 	p->config = runtime__v1__pod_sandbox_config__unpack(NULL, rec->config_len, rec->config);
 	if (!p->config || !p->config->metadata)

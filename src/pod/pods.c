@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define STREAM_BATCH 100 /* items per StreamPodSandboxes message */
+
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -18,6 +20,7 @@
 #include "network/network.h"
 #include "pod/pod.h"
 #include "runtime/objects.h"
+#include "runtime/views.h"
 
 static int ns_mode(const Runtime__V1__PodSandboxConfig *c, int which)
 {
@@ -141,6 +144,7 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 		return crid_err_nomem(err, "pod");
 	atomic_init(&p->refs, 1);
 	pthread_mutex_init(&p->lock, NULL);
+	crid_cpu_rate_init(&p->cpu);
 	p->handler = h;
 	if ((r = crid_new_id(p->id, err)) < 0)
 		return r;
@@ -188,6 +192,9 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	p->created_at = crid_realtime_ns();
 	p->ready = true;
 	crid_pod_persist(rt, p);
+	/* A pod is created and started in one step; the peers send both. */
+	crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT, p->created_at);
+	crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT, p->created_at);
 	pthread_mutex_unlock(&p->lock);
 	log_info("pod sandbox ready", "pod", p->id, "name", p->name_key);
 	resp.pod_sandbox_id = p->id;
@@ -216,9 +223,9 @@ static int stop_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	r = detach_network(rt, p, err);
 	if (r == 0)
 		r = crid_pod_ns_stop(&p->ns, err);
-	if (r == 0) {
-		p->ready = false;
+	if (r == 0 && atomic_exchange(&p->ready, false)) {
 		crid_pod_persist(rt, p);
+		crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT, 0);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (r < 0)
@@ -273,6 +280,8 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
 	}
 	crid_pod_ns_stop(&p->ns, err);
+	if (atomic_exchange(&p->ready, false)) /* removed without a stop first */
+		crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT, 0);
 	r = crid_pod_ns_remove(p->dir, err);
 	if (r == 0 && p->config->linux)
 		remove_cgroup_parent(p->config->linux->cgroup_parent);
@@ -283,15 +292,9 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
 	crid_object_forget(rt, "pod", p->id);
 	crid_pod_unlink(rt, p);
+	crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT, 0);
 	log_info("pod sandbox removed", "pod", p->id);
 	return crid_call_send(call, &resp.base, err);
-}
-
-/* Map fields of the request's config, echoed back. */
-static Runtime__V1__PodSandboxStatus__LabelsEntry **labels_of(const Runtime__V1__PodSandboxConfig *c, size_t *n)
-{
-	*n = c->n_labels;
-	return (Runtime__V1__PodSandboxStatus__LabelsEntry **)c->labels;
 }
 
 static bool labels_match(Runtime__V1__PodSandboxConfig__LabelsEntry **have, size_t n_have,
@@ -308,62 +311,6 @@ static bool labels_match(Runtime__V1__PodSandboxConfig__LabelsEntry **have, size
 	return true;
 }
 
-#define MAX_ADDITIONAL_IPS 16
-
-struct pod_view {
-	Runtime__V1__PodSandboxStatus status;
-	Runtime__V1__PodSandboxNetworkStatus network;
-	Runtime__V1__PodIP additional[MAX_ADDITIONAL_IPS];
-	Runtime__V1__PodIP *additional_ptrs[MAX_ADDITIONAL_IPS];
-	Runtime__V1__LinuxPodSandboxStatus linux_status;
-	Runtime__V1__Namespace ns;
-	Runtime__V1__NamespaceOption ns_options;
-};
-
-static void pod_status_fill(struct crid_pod *p, struct pod_view *v)
-{
-	const Runtime__V1__PodSandboxConfig *c = p->config;
-	const Runtime__V1__NamespaceOption *opts = c->linux && c->linux->security_context
-							   ? c->linux->security_context->namespace_options
-							   : NULL;
-
-	runtime__v1__pod_sandbox_status__init(&v->status);
-	runtime__v1__pod_sandbox_network_status__init(&v->network);
-	runtime__v1__linux_pod_sandbox_status__init(&v->linux_status);
-	runtime__v1__namespace__init(&v->ns);
-	runtime__v1__namespace_option__init(&v->ns_options);
-	v->status.id = p->id;
-	v->status.metadata = c->metadata;
-	v->status.state = atomic_load(&p->ready) ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
-				   : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-	v->status.created_at = p->created_at;
-	v->network.ip = (char *)"";
-	/* Only while ready: a stopped pod's addresses went back to the pool.
-	 * A host-network pod has none of its own. */
-	if (v->status.state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY && p->net) {
-		const char *const *ips;
-		size_t n = crid_network_attachment_ips(p->net, &ips);
-
-		if (n > 0)
-			v->network.ip = (char *)ips[0];
-		for (size_t i = 1; i < n && i <= MAX_ADDITIONAL_IPS; i++) {
-			runtime__v1__pod_ip__init(&v->additional[i - 1]);
-			v->additional[i - 1].ip = (char *)ips[i];
-			v->additional_ptrs[i - 1] = &v->additional[i - 1];
-			v->network.n_additional_ips = i;
-		}
-		v->network.additional_ips = v->additional_ptrs;
-	}
-	v->status.network = &v->network;
-	v->ns.options = opts ? (Runtime__V1__NamespaceOption *)opts : &v->ns_options;
-	v->linux_status.namespaces = &v->ns;
-	v->status.linux = &v->linux_status;
-	v->status.labels = labels_of(c, &v->status.n_labels);
-	v->status.n_annotations = c->n_annotations;
-	v->status.annotations = (Runtime__V1__PodSandboxStatus__AnnotationsEntry **)c->annotations;
-	v->status.runtime_handler = p->handler_name;
-}
-
 static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
 			      struct crid_err *err)
 {
@@ -374,7 +321,7 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	Runtime__V1__PodSandboxStatusResponse__InfoEntry *entries[] = { &entry };
 	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
 	_cleanup_free_ char *info = NULL;
-	struct pod_view v;
+	struct crid_pod_view v;
 	int r;
 
 	if (!req->pod_sandbox_id || !*req->pod_sandbox_id)
@@ -384,7 +331,7 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 		return r;
 	/* From memory and without the pod's lock, which Stop and Remove hold
 	 * across slow work; only the verbose details wait for it. */
-	pod_status_fill(p, &v);
+	crid_pod_view_fill(p, &v);
 	if (req->verbose) {
 		pthread_mutex_lock(&p->lock);
 		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?, s:o?}", "dir", p->dir, "netns",
@@ -406,12 +353,10 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	return crid_call_send(call, &resp.base, err);
 }
 
-static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+/* ListPodSandbox and StreamPodSandboxes: one answer, or batches of it. */
+static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilter *f, struct crid_call *call,
+		     bool stream, struct crid_err *err)
 {
-	struct crid_runtime *rt = data;
-	const Runtime__V1__ListPodSandboxRequest *req = (const Runtime__V1__ListPodSandboxRequest *)request;
-	const Runtime__V1__PodSandboxFilter *f = req->filter;
-	Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
 	_cleanup_free_ Runtime__V1__PodSandbox *items = NULL;
 	_cleanup_free_ Runtime__V1__PodSandbox **ptrs = NULL;
 	size_t n = 0, cap = 0;
@@ -455,11 +400,39 @@ static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 		it->runtime_handler = p->handler_name;
 		ptrs[n++] = it;
 	}
-	resp.n_items = n;
-	resp.items = ptrs;
-	r = crid_call_send(call, &resp.base, err);
+	if (stream) {
+		r = 0;
+		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
+			Runtime__V1__StreamPodSandboxesResponse resp = RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
+
+			resp.pod_sandboxes = ptrs + i;
+			resp.n_pod_sandboxes = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
+			r = crid_call_send(call, &resp.base, err);
+		}
+	} else {
+		Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
+
+		resp.n_items = n;
+		resp.items = ptrs;
+		r = crid_call_send(call, &resp.base, err);
+	}
 	pthread_mutex_unlock(&rt->lock);
 	return r;
+}
+
+static int list_pod_sandbox(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
+{
+	const Runtime__V1__ListPodSandboxRequest *req = (const Runtime__V1__ListPodSandboxRequest *)request;
+
+	return send_pods(data, req->filter, call, false, err);
+}
+
+static int stream_pod_sandboxes(void *data, const ProtobufCMessage *request, struct crid_call *call,
+				struct crid_err *err)
+{
+	const Runtime__V1__StreamPodSandboxesRequest *req = (const Runtime__V1__StreamPodSandboxesRequest *)request;
+
+	return send_pods(data, req->filter, call, true, err);
 }
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
@@ -467,7 +440,7 @@ int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, stru
 	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "RunPodSandbox", run_pod_sandbox },	    { "StopPodSandbox", stop_pod_sandbox },
 		{ "RemovePodSandbox", remove_pod_sandbox }, { "PodSandboxStatus", pod_sandbox_status },
-		{ "ListPodSandbox", list_pod_sandbox },
+		{ "ListPodSandbox", list_pod_sandbox },	    { "StreamPodSandboxes", stream_pod_sandboxes },
 	};
 	return crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 }

@@ -73,9 +73,10 @@ int crid_call_cancelled(const struct crid_call *call)
 	return atomic_load(&call->cancelled);
 }
 
-int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct crid_err *err)
+/* Appends one length-prefixed message: pack(msg) when msg, else data. */
+static int send_bytes(struct crid_call *call, const ProtobufCMessage *msg, const uint8_t *data, size_t len,
+		      struct crid_err *err)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg);
 	size_t need;
 
 	if (len > crid_server_max_send(call->server))
@@ -102,7 +103,10 @@ int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct c
 		call->out = grown;
 	}
 	crid_grpc_prefix_write(call->out + call->out_len, (uint32_t)len);
-	protobuf_c_message_pack(msg, call->out + call->out_len + CRID_GRPC_PREFIX_LEN);
+	if (msg)
+		protobuf_c_message_pack(msg, call->out + call->out_len + CRID_GRPC_PREFIX_LEN);
+	else if (len)
+		memcpy(call->out + call->out_len + CRID_GRPC_PREFIX_LEN, data, len);
 	call->out_len = need;
 	call->sent_any = true;
 	pthread_mutex_unlock(&call->lock);
@@ -110,10 +114,41 @@ int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct c
 	return 0;
 }
 
+int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct crid_err *err)
+{
+	return send_bytes(call, msg, NULL, protobuf_c_message_get_packed_size(msg), err);
+}
+
+int crid_call_send_packed(struct crid_call *call, const uint8_t *data, size_t len, struct crid_err *err)
+{
+	return send_bytes(call, NULL, data, len, err);
+}
+
+size_t crid_call_unsent(struct crid_call *call)
+{
+	size_t n;
+
+	pthread_mutex_lock(&call->lock);
+	n = call->out_len - call->out_off;
+	pthread_mutex_unlock(&call->lock);
+	return n;
+}
+
+void crid_call_on_drain(struct crid_call *call, void (*fn)(struct crid_call *call, void *data), void *data)
+{
+	pthread_mutex_lock(&call->lock);
+	if (!call->finished) {
+		call->drain_fn = fn;
+		call->drain_data = data;
+	}
+	pthread_mutex_unlock(&call->lock);
+}
+
 static void log_end(struct crid_call *call, int status)
 {
 	char dur[32];
 
+	crid_server_observe_end(call->server, call, status);
 	if (!crid_log_enabled(CRID_LOG_DEBUG))
 		return;
 	snprintf(dur, sizeof(dur), "%.3f", (double)(crid_now_ns() - call->start_ns) / 1e6);
@@ -127,6 +162,7 @@ static bool finish_locked(struct crid_call *call, int status, const char *messag
 	if (call->finished)
 		return false;
 	call->finished = true;
+	call->drain_fn = NULL;
 	call->status = status;
 	if (message && *message) {
 		call->status_msg = strdup(message);

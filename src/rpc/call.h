@@ -33,6 +33,18 @@ int crid_call_cancelled(const struct crid_call *call);
  * message of a streaming one. Safe from any thread. */
 int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct crid_err *err);
 
+/* The same with a message already in wire form (len bytes). */
+int crid_call_send_packed(struct crid_call *call, const uint8_t *data, size_t len, struct crid_err *err);
+
+/* Bytes sent with crid_call_send that the client has not taken yet. */
+size_t crid_call_unsent(struct crid_call *call);
+
+/* Runs fn(call, data) on the event loop whenever the call has sent all it
+ * had and the client could take more: a streaming handler that holds
+ * messages back (a bounded queue) hands over the next ones then. fn must
+ * not block. Cleared when the call ends. */
+void crid_call_on_drain(struct crid_call *call, void (*fn)(struct crid_call *call, void *data), void *data);
+
 /* Ends a call that a handler left pending: status CRID_OK, or an error with
  * its message. Later sends and finishes are ignored. Safe from any thread. */
 void crid_call_finish(struct crid_call *call, int status, const char *message);

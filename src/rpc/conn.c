@@ -351,6 +351,15 @@ static ssize_t read_response(nghttp2_session *session, int32_t stream_id, uint8_
 	size_t n;
 
 	pthread_mutex_lock(&call->lock);
+	if (call->out_len == call->out_off && !call->finished && call->drain_fn) {
+		/* Nothing left to send: a streaming handler may hold more back. */
+		void (*fn)(struct crid_call *, void *) = call->drain_fn;
+		void *data = call->drain_data;
+
+		pthread_mutex_unlock(&call->lock);
+		fn(call, data);
+		pthread_mutex_lock(&call->lock);
+	}
 	n = call->out_len - call->out_off;
 	if (n > length)
 		n = length;

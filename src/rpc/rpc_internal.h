@@ -86,6 +86,8 @@ struct crid_call {
 	int http_status;
 	void (*cancel_fn)(struct crid_call *call, void *data);
 	void *cancel_data;
+	void (*drain_fn)(struct crid_call *call, void *data);
+	void *drain_data;
 };
 
 /* Created by the loop for a new stream, with one reference for the loop. */
@@ -99,6 +101,8 @@ void crid_call_abort(struct crid_call *call, int status, const char *message);
 /* Server side: the call has new output or finished; the loop must look. */
 void crid_server_notify(struct crid_server *server, struct crid_call *call);
 size_t crid_server_max_send(const struct crid_server *server);
+/* A call ended with status: counted by the server's observer, if any. */
+void crid_server_observe_end(struct crid_server *server, const struct crid_call *call, int status);
 
 int64_t crid_now_ns(void);
 

@@ -63,6 +63,14 @@ size_t crid_server_max_recv(const struct crid_server *s)
 	return s->opts.max_recv_bytes;
 }
 
+void crid_server_observe_end(struct crid_server *s, const struct crid_call *call, int status)
+{
+	if (!s->opts.on_call_end)
+		return;
+	s->opts.on_call_end(s->opts.on_call_end_data, call->method ? call->method->service : NULL,
+			    call->method ? call->method->name : NULL, status, crid_now_ns() - call->start_ns);
+}
+
 size_t crid_server_max_send(const struct crid_server *s)
 {
 	return s->opts.max_send_bytes;

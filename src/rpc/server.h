@@ -5,6 +5,7 @@
 #define CRID_RPC_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "rpc/methods.h"
@@ -17,6 +18,10 @@ struct crid_server_options {
 	size_t max_send_bytes;
 	unsigned worker_threads;
 	unsigned shutdown_grace_s;
+	/* Told of every call's end (metrics): service and method as in the
+	 * CRI, NULL for a path that is none of its methods. Any thread. */
+	void (*on_call_end)(void *data, const char *service, const char *method, int status, int64_t dur_ns);
+	void *on_call_end_data;
 };
 
 /* Binds the socket (creating its directory, replacing a stale socket, and

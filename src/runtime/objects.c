@@ -22,6 +22,7 @@ static void pod_free(struct crid_pod *p)
 		protobuf_c_message_free_unpacked(&p->config->base, NULL);
 	crid_pod_ns_free(&p->ns);
 	crid_network_attachment_free(p->net);
+	crid_cpu_rate_destroy(&p->cpu);
 	free(p->name_key);
 	free(p->handler_name);
 	free(p->dir);
@@ -99,6 +100,7 @@ static void container_free(struct crid_container *c)
 	free(c->rootfs);
 	free(c->upper);
 	free(c->cgroups_path);
+	crid_cpu_rate_destroy(&c->cpu);
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->state_lock);
 	pthread_mutex_destroy(&c->lock);

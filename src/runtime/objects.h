@@ -20,6 +20,10 @@
 #include "runtime/events.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
+#include "stats/cgroup.h"
+#include "stats/cpu_rate.h"
+#include "stats/layer_usage.h"
+#include "stats/metrics.h"
 #include "store/store.h"
 
 #define CRID_ID_LEN 64
@@ -41,6 +45,7 @@ struct crid_pod {
 	 * until it is freed (detached, not freed, by DEL): status reads its
 	 * addresses without the lock once it has seen ready. */
 	struct crid_network_attachment *net;
+	struct crid_cpu_rate cpu; /* the previous CPU reading of PodSandboxStats */
 	struct crid_pod *next;
 };
 
@@ -78,6 +83,8 @@ struct crid_container {
 	pid_t shim_pid, pid;
 	json_t *process; /* the OCI process, for exec */
 	bool removed;
+	bool stop_published;	  /* (lock) the STOPPED event went out */
+	struct crid_cpu_rate cpu; /* the previous CPU reading of ContainerStats */
 	struct crid_container *next;
 };
 
@@ -87,6 +94,9 @@ struct crid_runtime {
 	struct crid_images *images;
 	struct crid_store *db;
 	struct crid_network *net;
+	struct crid_cgroup_layout cgroups; /* where stats read each controller */
+	struct crid_layer_usage *layers;   /* writable layers' disk use */
+	struct crid_metrics *metrics;	   /* NULL: none kept */
 	pthread_mutex_t lock; /* pod_cidr, and the tables below */
 	char *pod_cidr;
 	struct crid_pod *pods;

@@ -14,9 +14,16 @@ struct crid_images;
 
 struct crid_store;
 
-/* Recovers the pods and containers recorded in db (start-up). */
+struct crid_layer_usage;
+
+struct crid_metrics;
+
+/* Recovers the pods and containers recorded in db (start-up). Containers'
+ * writable layers are measured by layers; metrics (NULL: none) gets the
+ * pod and container gauges. */
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
-		     struct crid_store *db, struct crid_err *err);
+		     struct crid_store *db, struct crid_layer_usage *layers, struct crid_metrics *metrics,
+		     struct crid_err *err);
 
 /* Registers this service's handlers in the method table. */
 int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,48 @@ static int recover(struct crid_runtime *rt, struct crid_err *err)
 	return 0;
 }
 
+/* The gauges of /metrics, counted at each scrape. */
+static void count_objects(void *data, struct crid_metrics_gauges *g)
+{
+	struct crid_runtime *rt = data;
+
+	pthread_mutex_lock(&rt->lock);
+	for (struct crid_pod *p = rt->pods; p; p = p->next) {
+		if (!p->created_at)
+			continue;
+		if (atomic_load(&p->ready))
+			g->pods_ready++;
+		else
+			g->pods_notready++;
+	}
+	for (struct crid_container *c = rt->containers; c; c = c->next) {
+		pthread_mutex_lock(&c->state_lock);
+		if (c->created_at) {
+			switch (c->state) {
+			case CRID_CTR_CREATED:
+				g->containers_created++;
+				break;
+			case CRID_CTR_RUNNING:
+				g->containers_running++;
+				break;
+			case CRID_CTR_EXITED:
+				g->containers_exited++;
+				break;
+			default:
+				g->containers_unknown++;
+			}
+		}
+		pthread_mutex_unlock(&c->state_lock);
+		/* A shim lives until its container exits and it wrote the exit. */
+		if (c->shim_pid > 0 && kill(c->shim_pid, 0) == 0)
+			g->shims++;
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
-		     struct crid_store *db, struct crid_err *err)
+		     struct crid_store *db, struct crid_layer_usage *layers, struct crid_metrics *metrics,
+		     struct crid_err *err)
 {
 	struct crid_runtime *rt = calloc(1, sizeof(*rt));
 	char exe[PATH_MAX];
@@ -64,7 +105,10 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	rt->cfg = cfg;
 	rt->images = images;
 	rt->db = db;
+	rt->layers = layers;
+	rt->metrics = metrics;
 	rt->inotify_fd = rt->stop_fd = -1;
+	rt->cgroups.v1_cpu_fd = rt->cgroups.v1_memory_fd = rt->cgroups.v1_pids_fd = rt->cgroups.v2_fd = -1;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->watch_lock, NULL);
 	/* crid-shim is installed next to crid. */
@@ -82,13 +126,17 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 		crid_runtime_free(rt);
 		return crid_err_nomem(err, "runtime paths");
 	}
-	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_network_new(&rt->net, cfg, db, err)) < 0 ||
+	if ((r = crid_cgroup_layout_open(&rt->cgroups, "/sys/fs/cgroup", err)) < 0 ||
+	    (r = crid_events_new(&rt->events, cfg->event_queue_length, err)) < 0 ||
+	    (r = crid_network_new(&rt->net, cfg, db, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
 	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
 		crid_runtime_free(rt);
 		return r;
 	}
+	if (metrics)
+		crid_metrics_set_gauges(metrics, count_objects, rt);
 	*out = rt;
 	return 0;
 }
@@ -106,6 +154,9 @@ void crid_runtime_free(struct crid_runtime *rt)
 	if (!rt)
 		return;
 	crid_exit_watch_stop(rt);
+	if (rt->metrics)
+		crid_metrics_set_gauges(rt->metrics, NULL, NULL);
+	crid_cgroup_layout_close(&rt->cgroups);
 	while (rt->containers) {
 		struct crid_container *c = rt->containers;
 
@@ -151,10 +202,12 @@ static char *json_text(json_t *j)
 }
 
 /* Holds the strings of Status' verbose info until the reply is packed. */
+#define STATUS_INFO_MAX 8
+
 struct status_info {
-	Runtime__V1__StatusResponse__InfoEntry entries[4];
-	Runtime__V1__StatusResponse__InfoEntry *ptrs[4];
-	char *values[4];
+	Runtime__V1__StatusResponse__InfoEntry entries[STATUS_INFO_MAX];
+	Runtime__V1__StatusResponse__InfoEntry *ptrs[STATUS_INFO_MAX];
+	char *values[STATUS_INFO_MAX];
 	size_t n;
 };
 
@@ -166,8 +219,13 @@ static void status_info_free(struct status_info *info)
 
 static int status_info_add(struct status_info *info, const char *key, json_t *value, struct crid_err *err)
 {
-	char *text = json_text(value);
+	char *text;
 
+	if (info->n == STATUS_INFO_MAX) {
+		json_decref(value);
+		return crid_err_set(err, CRID_INTERNAL, 0, "status info: more than %d keys", STATUS_INFO_MAX);
+	}
+	text = json_text(value);
 	if (!text)
 		return crid_err_nomem(err, "status info");
 	runtime__v1__status_response__info_entry__init(&info->entries[info->n]);
@@ -243,7 +301,9 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 		    (r = status_info_add(&info, "podCIDR", cidr, err)) < 0 ||
 		    (r = status_info_add(&info, "eventSubscribers",
 					 json_integer(crid_events_subscribers(rt->events)), err)) < 0 ||
-		    (r = status_info_add(&info, "cni", crid_network_describe(rt->net), err)) < 0)
+		    (r = status_info_add(&info, "cni", crid_network_describe(rt->net), err)) < 0 ||
+		    (r = status_info_add(&info, "eventsDropped",
+					 json_integer((json_int_t)crid_events_dropped(rt->events)), err)) < 0)
 			return r;
 		resp.n_info = info.n;
 		resp.info = info.ptrs;
@@ -363,5 +423,7 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		r = crid_pods_register(rt, methods, err);
 	if (r == 0)
 		r = crid_containers_register(rt, methods, err);
+	if (r == 0)
+		r = crid_pod_stats_register(rt, methods, err);
 	return r;
 }

@@ -43,6 +43,25 @@ type criAPI interface {
 	ListContainers(ctx context.Context, f *containerFilter) ([]container, error)
 	ExecSync(ctx context.Context, id string, cmd []string, timeoutS int64) (*execResult, error)
 	ReopenContainerLog(ctx context.Context, id string) error
+
+	// Resource use, as the kubelet's stats provider asks for it.
+	ContainerStats(ctx context.Context, id string) (*ctrStats, error)
+	ListContainerStats(ctx context.Context, f *statsFilter) ([]ctrStats, error)
+	PodSandboxStats(ctx context.Context, id string) (*podStats, error)
+	ListPodSandboxStats(ctx context.Context, f *statsFilter) ([]podStats, error)
+	// ContainerFsInfo: ImageFsInfo's container_filesystems (v1 only).
+	ContainerFsInfo(ctx context.Context) ([]fsUsage, error)
+	// The CRI's cAdvisor-style metrics (v1 only).
+	ListMetricDescriptors(ctx context.Context) ([]metricDesc, error)
+	ListPodSandboxMetrics(ctx context.Context) ([]podMetrics, error)
+
+	// The streaming forms of the lists (v1 only): every message of the
+	// stream, its items gathered in order, and how many messages came.
+	StreamPodSandboxes(ctx context.Context, f *podFilter) ([]podSandbox, int, error)
+	StreamContainers(ctx context.Context, f *containerFilter) ([]container, int, error)
+	StreamContainerStats(ctx context.Context, f *statsFilter) ([]ctrStats, int, error)
+	StreamPodSandboxStats(ctx context.Context, f *statsFilter) ([]podStats, int, error)
+	StreamPodSandboxMetrics(ctx context.Context) ([]podMetrics, int, error)
 }
 
 // errNotInAPI: the method does not exist in this CRI version.
@@ -204,6 +223,63 @@ type containerEvent struct {
 	PodSandboxID      string // from pod_sandbox_status, "" when absent
 	PodUID            string // from pod_sandbox_status.metadata, "" when absent
 	ContainerStatuses []string
+}
+
+// statsFilter: ContainerStatsFilter or PodSandboxStatsFilter (PodSandboxID
+// unused there).
+type statsFilter struct {
+	ID, PodSandboxID string
+	LabelSelector    map[string]string
+}
+
+type ctrStats struct {
+	ID, Name        string
+	Labels          map[string]string
+	HasCPU          bool
+	CPUTimestamp    int64
+	CoreNanoSeconds uint64
+	HasNanoCores    bool
+	NanoCores       uint64
+	HasMemory       bool
+	MemTimestamp    int64
+	WorkingSet      uint64
+	MemUsage        uint64
+	HasLayer        bool
+	LayerMountpoint string
+	LayerBytes      uint64
+	LayerInodes     uint64
+}
+
+type podStats struct {
+	ID, UID         string
+	Labels          map[string]string
+	HasCPU          bool
+	CoreNanoSeconds uint64
+	HasMemory       bool
+	WorkingSet      uint64
+	HasProcesses    bool
+	Processes       uint64
+	HasNetwork      bool
+	Interfaces      []string
+	Containers      []ctrStats
+}
+
+type metricDesc struct {
+	Name      string
+	LabelKeys []string
+}
+
+type metric struct {
+	Name        string
+	Type        string
+	LabelValues []string
+	Value       uint64
+}
+
+type podMetrics struct {
+	PodSandboxID string
+	Metrics      []metric
+	Containers   map[string][]metric
 }
 
 // newAPI answers the adapter for version ("v1" or "v1alpha2").

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -12,12 +11,12 @@ import (
 )
 
 type eventRecord struct {
-	ContainerID       string `json:"container_id"`
-	Type              string `json:"type"`
-	CreatedAt         int64  `json:"created_at"`
-	PodSandboxID      string `json:"pod_sandbox_id,omitempty"`
-	PodUID            string `json:"pod_uid,omitempty"`
-	ContainerStatuses int    `json:"containers_statuses"`
+	ContainerID       string   `json:"container_id"`
+	Type              string   `json:"type"`
+	CreatedAt         int64    `json:"created_at"`
+	PodSandboxID      string   `json:"pod_sandbox_id,omitempty"`
+	PodUID            string   `json:"pod_uid,omitempty"`
+	ContainerStatuses []string `json:"containers_statuses"`
 }
 
 // eventWatch: GetContainerEvents held open for the whole scenario, as the
@@ -52,7 +51,7 @@ func watchEvents(s *session) *eventWatch {
 				return
 			}
 			w.events = append(w.events, eventRecord{e.ContainerID, e.Type, e.CreatedAt, e.PodSandboxID,
-				e.PodUID, len(e.ContainerStatuses)})
+				e.PodUID, e.ContainerStatuses})
 			w.cond.Broadcast()
 			w.mu.Unlock()
 		}
@@ -134,10 +133,12 @@ func (w *eventWatch) stop() {
 	w.mu.Unlock()
 }
 
-// check: the stream stayed open until the client left, and told of each of
-// the scenario's containers: started, stopped, deleted, in that order, with
-// plausible times. What the kubelet's evented PLEG needs beyond that (a
-// CREATED event, the pod's status in each event) is a known gap.
+// check: the stream stayed open until the client left, and told of the pod
+// and each of the scenario's containers: created, started, stopped,
+// deleted, in that order, stamped in that order within the scenario, each
+// event with the pod's status (and its metadata: the kubelet's evented PLEG
+// drops events without it) and, while a container lives, its status among
+// the pod's containers'.
 func (w *eventWatch) check(s *session, names map[string]string, podID, uid string, start time.Time) {
 	s.rep.Events = w.events
 	if status.Code(w.err) != codes.Canceled {
@@ -145,53 +146,43 @@ func (w *eventWatch) check(s *session, names map[string]string, podID, uid strin
 	}
 	byID := map[string][]eventRecord{}
 	for _, e := range w.events {
-		if _, ok := names[e.ContainerID]; !ok {
+		if _, ok := names[e.ContainerID]; !ok && e.ContainerID != podID {
 			fatalf("GetContainerEvents: event for a container the scenario never made: %+v", e)
 		}
 		expectTime("GetContainerEvents: created_at of "+e.Type, e.CreatedAt, start, time.Now())
+		if e.PodSandboxID != podID || e.PodUID != uid {
+			fatalf("GetContainerEvents: event without the pod's status and metadata (pod %s, uid %s): %+v",
+				podID, uid, e)
+		}
 		byID[e.ContainerID] = append(byID[e.ContainerID], e)
 	}
-	var gaps []string
+	want := []string{"CONTAINER_CREATED_EVENT", "CONTAINER_STARTED_EVENT", "CONTAINER_STOPPED_EVENT",
+		"CONTAINER_DELETED_EVENT"}
+	all := map[string]string{podID: "the pod sandbox"}
 	for id, name := range names {
+		all[id] = name
+	}
+	for id, name := range all {
 		var seq []string
 		for _, e := range byID[id] {
 			seq = append(seq, e.Type)
 		}
-		want := []string{"CONTAINER_STARTED_EVENT", "CONTAINER_STOPPED_EVENT", "CONTAINER_DELETED_EVENT"}
-		got := seq
-		if len(got) > 0 && got[0] == "CONTAINER_CREATED_EVENT" {
-			got = got[1:]
-		} else {
-			gaps = append(gaps, fmt.Sprintf("no CONTAINER_CREATED_EVENT for %s (%s)", name, id))
-		}
-		expectEq("GetContainerEvents: the events of "+name+" "+id, got, want)
+		expectEq("GetContainerEvents: the events of "+name+" "+id, seq, want)
 		for i := 1; i < len(byID[id]); i++ {
 			if e, prev := byID[id][i], byID[id][i-1]; e.CreatedAt < prev.CreatedAt {
-				gaps = append(gaps, fmt.Sprintf("%s of %s has created_at %s before the %s sent ahead of it",
-					e.Type, name, time.Duration(prev.CreatedAt-e.CreatedAt), prev.Type))
+				fatalf("GetContainerEvents: %s of %s has created_at %s before the %s sent ahead of it",
+					e.Type, name, time.Duration(prev.CreatedAt-e.CreatedAt), prev.Type)
 			}
 		}
-	}
-	noPod, noStatuses := 0, 0
-	for _, e := range w.events {
-		if e.PodUID == "" {
-			noPod++
-		} else if e.PodSandboxID != podID || e.PodUID != uid {
-			fatalf("GetContainerEvents: pod_sandbox_status of another pod: %+v", e)
+		if id == podID {
+			continue
 		}
-		if e.ContainerStatuses == 0 {
-			noStatuses++
+		for _, e := range byID[id][:3] {
+			if !contains(e.ContainerStatuses, id) {
+				fatalf("GetContainerEvents: %s of %s: containers_statuses %v lack the container itself",
+					e.Type, name, e.ContainerStatuses)
+			}
 		}
-	}
-	if noPod > 0 {
-		gaps = append(gaps, fmt.Sprintf("%d of %d events carry no pod_sandbox_status (with its metadata); "+
-			"the kubelet's evented PLEG drops such events", noPod, len(w.events)))
-	}
-	if noStatuses > 0 {
-		gaps = append(gaps, fmt.Sprintf("%d of %d events carry no containers_statuses", noStatuses, len(w.events)))
-	}
-	for _, g := range gaps {
-		s.gap("GetContainerEvents: %s", g)
 	}
 	s.logf("GetContainerEvents: %d events checked", len(w.events))
 }

@@ -73,7 +73,6 @@ type session struct {
 	rep         *report
 	undo        []*undoItem
 	quiet       bool // no progress lines and no steps recorded (bulk work)
-	strict      bool // known gaps fail the scenario
 	mu          sync.Mutex
 }
 
@@ -85,19 +84,6 @@ func (s *session) logf(format string, args ...interface{}) {
 	if !s.quiet {
 		fmt.Printf("criclient %s: %s\n", s.api.Name(), fmt.Sprintf(format, args...))
 	}
-}
-
-// gap reports a known shortcoming of the runtime toward the kubelet: a
-// warning, or with --strict a failure.
-func (s *session) gap(format string, args ...interface{}) {
-	msg := fmt.Sprintf(format, args...)
-	if s.strict {
-		fatalf("%s", msg)
-	}
-	s.mu.Lock()
-	s.rep.Warnings = append(s.rep.Warnings, msg)
-	s.mu.Unlock()
-	fmt.Printf("criclient %s: WARNING: %s\n", s.api.Name(), msg)
 }
 
 // call runs one RPC with its own deadline, records its duration, and ends
@@ -241,8 +227,6 @@ func main() {
 	callTimeout := fs.Duration("call-timeout", 2*time.Minute,
 		"deadline of each call (the kubelet's --runtime-request-timeout)")
 	jsonPath := fs.String("json", "", "write the results to this file")
-	strict := fs.Bool("strict", false, "fail, rather than warn, on known gaps toward the kubelet: "+
-		"container events without the pod's status or a CREATED event, or out of time order")
 	var scenario func(*session)
 	switch cmd {
 	case "node":
@@ -276,7 +260,7 @@ func main() {
 		interrupted.Store(true)
 	}()
 
-	s := &session{api: api, callTimeout: *callTimeout, strict: *strict,
+	s := &session{api: api, callTimeout: *callTimeout,
 		rep: &report{Command: cmd, API: api.Name(), Pods: []string{}, Containers: []string{},
 			Images: []string{}, Warnings: []string{}, Cleanup: []string{}}}
 	code := run(s, *jsonPath, func() { scenario(s) })

@@ -442,6 +442,9 @@ func runNode(s *session, o *nodeOpts) {
 	// ---- the kubelet's relist and its per-pod lists
 	checkRelist(s, podID, uid, map[string]string{mainID: "CONTAINER_RUNNING", oneID: "CONTAINER_EXITED"}, ref)
 
+	// ---- what the kubelet's stats provider reads, and the streaming lists
+	checkStats(s, podID, uid, mainID, oneID, mainCfg.Labels, start)
+
 	// ---- wrong requests
 	unknown := strings.Repeat("f", 64)
 	s.expectCode("ContainerStatus of an unknown container", codes.NotFound, func(ctx context.Context) error {

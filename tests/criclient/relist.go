@@ -14,6 +14,7 @@ import (
 type relistOpts struct {
 	image, logDir, handler, cgroupParent string
 	pods, rounds, warmup, workers        int
+	statsRounds                          int
 	pid                                  int
 	hostNetwork                          bool
 }
@@ -39,6 +40,8 @@ type relistResult struct {
 	RuntimeCPUPer1kS float64            `json:"runtime_cpu_s_per_1000_rounds,omitempty"`
 	ClientCPUPer1kS  float64            `json:"client_cpu_s_per_1000_rounds"`
 	SetupS           float64            `json:"setup_s"`
+	StatsRounds      int                `json:"stats_rounds"`
+	ContainerStats   latency            `json:"list_container_stats"`
 	TeardownS        float64            `json:"teardown_s"`
 }
 
@@ -51,6 +54,7 @@ func relistFlags(fs *flag.FlagSet) func(*session) {
 	fs.IntVar(&o.pods, "pods", 100, "pods, each with one running container")
 	fs.IntVar(&o.rounds, "rounds", 1000, "timed relist rounds")
 	fs.IntVar(&o.warmup, "warmup", 10, "untimed rounds first")
+	fs.IntVar(&o.statsRounds, "stats-rounds", 100, "timed ListContainerStats calls over every container, after the relist")
 	fs.IntVar(&o.workers, "workers", 4, "pods created and removed at once")
 	fs.IntVar(&o.pid, "pid", 0, "the runtime's pid: its CPU time during the rounds is reported")
 	fs.BoolVar(&o.hostNetwork, "host-network", false, "pods in the node's network namespace")
@@ -327,6 +331,33 @@ func runRelist(s *session, o *relistOpts) {
 	if o.pid > 0 {
 		s.logf("runtime (pid %d) CPU time: %.3f s in all, %.3f s per 1000 rounds", o.pid, res.RuntimeCPUS,
 			res.RuntimeCPUPer1kS)
+	}
+
+	// The kubelet's stats provider: ListContainerStats of every container.
+	statsDur := make([]time.Duration, 0, o.statsRounds)
+	s.quiet = true
+	for r := 1; r <= o.statsRounds; r++ {
+		var l []ctrStats
+		d := s.call("ListContainerStats", func(ctx context.Context) (err error) {
+			l, err = api.ListContainerStats(ctx, nil)
+			return
+		})
+		if len(l) != o.pods {
+			fatalf("ListContainerStats round %d: %d containers, %d running", r, len(l), o.pods)
+		}
+		for _, c := range l {
+			if !c.HasCPU || !c.HasMemory || c.WorkingSet == 0 {
+				fatalf("ListContainerStats round %d: container %s without CPU or memory: %+v", r, c.ID, c)
+			}
+		}
+		statsDur = append(statsDur, d)
+	}
+	s.quiet = quiet
+	res.StatsRounds = o.statsRounds
+	res.ContainerStats = summarize(statsDur)
+	if o.statsRounds > 0 {
+		s.logf("ListContainerStats over %d containers: p50 %.3f ms, p99 %.3f ms", o.pods,
+			res.ContainerStats.P50Ms, res.ContainerStats.P99Ms)
 	}
 
 	// The kubelet's way out: stop the container, stop and remove the pod.

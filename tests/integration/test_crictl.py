@@ -28,7 +28,7 @@ import pytest
 from cni_helpers import BridgeNet
 from conftest import CNI_CONFLIST_NAME
 from crictl_helpers import (GO_ZERO_TIME, SKIP_REASON, TRUNC, Crictl, find_crictl,
-                            human_size, rfc3339_ns)
+                            human_size, parse_table, rfc3339_ns)
 import pod_helpers as ph
 from pod_helpers import hugetlb_v1, pod_env, pod_env_factory, registry_set  # noqa: F401
 
@@ -820,3 +820,38 @@ def _get(url):
             return resp.read().decode()
     except (urllib.error.URLError, OSError):
         return None
+def test_stats_statsp_and_imagefsinfo(crictl, pod_env):
+    """crictl stats (ListContainerStats, with crictl's own CPU sampling),
+    statsp (ListPodSandboxStats) and imagefsinfo (ImageFsInfo) on a pod with
+    a container holding 30 MiB: what crid answers, as crictl prints it."""
+    c, env = crictl, pod_env
+    image, _ = busybox(env)
+    c.ok("pull", image)
+    pod = c.pod_config()
+    pid = runp(c, pod)
+    hold = "a=$(head -c 31457280 /dev/zero | tr '\\000' x); echo held; while true; do sleep 1; done"
+    cid = create(c, pid, pod, c.ctr_config("stats", image, ["sh", "-c", hold]))
+    c.ok("start", cid)
+    wait_log_line(c, cid, "held")
+
+    stats = c.json("stats", "-o", "json", "--pod", pid)["stats"]
+    assert [s["attributes"]["id"] for s in stats] == [cid], stats
+    s = stats[0]
+    assert int(s["memory"]["workingSetBytes"]["value"]) >= 30 * 1024 * 1024, s
+    assert int(s["cpu"]["usageCoreNanoSeconds"]["value"]) > 0, s
+    assert s["writableLayer"]["fsId"]["mountpoint"] == os.path.join(env.d.state_root, "containers")
+    # The table starts with a clear-screen sequence (crictl's --watch heritage).
+    header, rows = parse_table(c.ok("stats", "--id", cid[:TRUNC]).replace("\x1b[2J\x1b[H", ""))
+    assert header == ["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES"], header
+    assert len(rows) == 1 and cid.startswith(rows[0]["CONTAINER"]) and rows[0]["NAME"] == "stats", rows
+
+    pods = c.json("statsp", "-o", "json", pid)["stats"]
+    assert [p["attributes"]["id"] for p in pods] == [pid], pods
+    lin = pods[0]["linux"]
+    assert int(lin["memory"]["workingSetBytes"]["value"]) >= 30 * 1024 * 1024, lin
+    assert [x["attributes"]["id"] for x in lin["containers"]] == [cid], lin
+
+    fs = c.json("imagefsinfo", "-o", "json")
+    assert int(fs["status"]["usedBytes"]["value"]) > 0, fs
+    c.ok("stopp", pid)
+    c.ok("rmp", pid)

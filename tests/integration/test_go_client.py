@@ -97,7 +97,8 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):
     CNI bridge network with a long-running, a short-lived and a web
     container (its IP and hostPort answering HTTP), exec (output, exit code,
     5 MiB, timeout), logs and their rotation, the relist and its filters,
-    events (v1), wrong requests, stop and removal of everything."""
+    container and pod stats, events, metrics and the streaming lists (v1),
+    wrong requests, stop and removal of everything."""
     net = BridgeNet(str(tmp_path))
     try:
         env = pod_env_factory(network=net)
@@ -143,11 +144,17 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):
     if api == "v1":
         assert "/runtime.v1.RuntimeService/GetContainerEvents" in called, sorted(called)
         assert "/runtime.v1.RuntimeService/RuntimeConfig" in called, sorted(called)
-        types = [(e["container_id"], e["type"]) for e in res["events"]]
-        for cid in res["containers"]:
-            for t in ("CONTAINER_STARTED_EVENT", "CONTAINER_STOPPED_EVENT",
-                      "CONTAINER_DELETED_EVENT"):
-                assert (cid, t) in types, res["events"]
+        for m in ("StreamPodSandboxes", "StreamContainers", "StreamContainerStats",
+                  "StreamPodSandboxStats", "StreamPodSandboxMetrics", "ListMetricDescriptors",
+                  "ListPodSandboxMetrics"):
+            assert f"/runtime.v1.RuntimeService/{m}" in called, sorted(called)
+        # The client checks the events strictly; here: it saw them all.
+        want = ["CONTAINER_CREATED_EVENT", "CONTAINER_STARTED_EVENT", "CONTAINER_STOPPED_EVENT",
+                "CONTAINER_DELETED_EVENT"]
+        for cid in res["containers"] + res["pods"]:
+            assert [e["type"] for e in res["events"] if e["container_id"] == cid] == want, res["events"]
+    for m in ("ContainerStats", "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats"):
+        assert f"/runtime.{api}.RuntimeService/{m}" in called, sorted(called)
 
 
 RELIST_PODS = 100

@@ -15,7 +15,10 @@ DONE = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "GetContain
         "ListImages", "StreamImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo",
         "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
         "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
-        "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources"}
+        "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources",
+        "StreamPodSandboxes", "StreamContainers", "ContainerStats", "ListContainerStats",
+        "StreamContainerStats", "PodSandboxStats", "ListPodSandboxStats", "StreamPodSandboxStats",
+        "ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics"}
 
 
 @pytest.mark.parametrize("ver", VERSIONS)

@@ -141,6 +141,10 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_uint_eq(cfg->shutdown_grace_s, 30);
 	ck_assert_uint_eq(cfg->max_concurrent_downloads, 4);
 	ck_assert_uint_eq(cfg->pull_progress_timeout_s, 60);
+	ck_assert_uint_eq(cfg->event_queue_length, 1024);
+	ck_assert_uint_eq(cfg->layer_usage_period_s, 10);
+	ck_assert_uint_eq(cfg->layer_usage_files_per_s, 20000);
+	ck_assert_str_eq(cfg->metrics_address, "");
 	ck_assert_uint_eq(cfg->n_pinned_images, 0);
 	ck_assert_ptr_null(cfg->pinned_images);
 	ck_assert_uint_eq(cfg->n_registries, 0);
@@ -199,7 +203,11 @@ static const char full_file[] = "socket: /srv/crid/api.sock\n"
 				"worker_threads: 1024\n"
 				"shutdown_grace_s: 0\n"
 				"max_concurrent_downloads: 64\n"
-				"pull_progress_timeout_s: 1\n";
+				"pull_progress_timeout_s: 1\n"
+				"event_queue_length: 65536\n"
+				"layer_usage_period_s: 3600\n"
+				"layer_usage_files_per_s: 100\n"
+				"metrics_address: \"[::1]:9090\"\n";
 
 START_TEST(test_main_file_values)
 {
@@ -225,6 +233,10 @@ START_TEST(test_main_file_values)
 	ck_assert_uint_eq(cfg.shutdown_grace_s, 0);
 	ck_assert_uint_eq(cfg.max_concurrent_downloads, 64);
 	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 1);
+	ck_assert_uint_eq(cfg.event_queue_length, 65536);
+	ck_assert_uint_eq(cfg.layer_usage_period_s, 3600);
+	ck_assert_uint_eq(cfg.layer_usage_files_per_s, 100);
+	ck_assert_str_eq(cfg.metrics_address, "[::1]:9090");
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -942,6 +954,16 @@ static const struct bad_flags bad_flags[] = {
 	  "--runtime: \"bin/kata\" is a relative path (use an absolute path or a bare name found in "
 	  "PATH)" },
 	{ { "--bogus" }, "unknown flag \"--bogus\" (see --help)" },
+	{ { "--event-queue-length", "8" }, "--event-queue-length: \"8\" is out of range 16..65536" },
+	{ { "--layer-usage-period=0" }, "--layer-usage-period: \"0\" is out of range 1..3600" },
+	{ { "--layer-usage-files-per-second", "99" },
+	  "--layer-usage-files-per-second: \"99\" is out of range 100..10000000" },
+	{ { "--metrics-address", "9090" },
+	  "--metrics-address: \"9090\" is not host:port (\"127.0.0.1:9090\", \"[::1]:9090\", \":9090\")" },
+	{ { "--metrics-address=::1:9090" },
+	  "--metrics-address: \"::1:9090\" is not host:port (\"127.0.0.1:9090\", \"[::1]:9090\", \":9090\")" },
+	{ { "--metrics-address=h:70000" },
+	  "--metrics-address: \"h:70000\" is not host:port (\"127.0.0.1:9090\", \"[::1]:9090\", \":9090\")" },
 	{ { "--bogus=1" }, "unknown flag \"--bogus\" (see --help)" },
 	{ { "--sock", "/x" }, "unknown flag \"--sock\" (see --help)" },
 	{ { "-x" }, "unexpected argument \"-x\" (crid takes only --flags; see --help)" },
@@ -1098,7 +1120,8 @@ START_TEST(test_to_json)
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
-		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s",
+		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
+		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address",
 	};
 
 	write_main(full_file);
@@ -1321,7 +1344,7 @@ START_TEST(test_packaged_config)
 	for (size_t i = 0; i < n; i++) {
 		char want[128];
 
-		FMT(want, "\n%s: %s\n", s[i].key, s[i].def);
+		FMT(want, "\n%s: %s\n", s[i].key, *s[i].def ? s[i].def : "\"\""); /* "": written as such */
 		ck_assert_msg(strstr(uncommented, want), "packaging/crid.yaml lacks %s", s[i].key);
 	}
 	ck_assert_ptr_nonnull(strstr(uncommented, "\npinned_images: []\n"));
