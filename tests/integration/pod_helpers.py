@@ -279,6 +279,17 @@ def procs_with_argv(argv, parent=None):
             and (parent is None or any(_under(c, parent) for c in p.cgroups))]
 
 
+def wait_procs_with_argv(argv, parent=None, timeout=10.0):
+    """procs_with_argv, waiting up to timeout for at least one: a line a
+    shell logs comes just before it execs its last command."""
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = procs_with_argv(argv, parent)
+        if procs or time.monotonic() > deadline:
+            return procs
+        time.sleep(0.05)
+
+
 def pid_alive(pid):
     stat = _read(f"/proc/{pid}/stat")
     return stat is not None and stat.rpartition(")")[2].split()[0] != "Z"

@@ -115,7 +115,7 @@ def test_pod_lifecycle(pod_env, handler):
     assert kind == ("runc" if handler == "runc" else "crun"), \
         f"handler {handler!r}: container state kept by {kind!r}"
     # (busybox sh execs its last command: the container's process is `sleep 1000`.)
-    procs = ph.procs_with_argv(["sleep", "1000"], cfg.linux.cgroup_parent)
+    procs = ph.wait_procs_with_argv(["sleep", "1000"], cfg.linux.cgroup_parent)
     assert procs, (f"no container process in cgroup {cfg.linux.cgroup_parent}; "
                    f"processes there: {ph.procs_in_cgroup(cfg.linux.cgroup_parent)}; "
                    f"`sleep 1000` processes: {ph.procs_with_argv(['sleep', '1000'])}")
@@ -308,7 +308,7 @@ def test_pod_network_has_only_loopback_up(pod_env):
     assert int(flags[0].split("=", 1)[1], 16) & 0x1, f"lo is not up: {flags[0]}"
 
     # The container's network namespace is the one pinned under the run root.
-    procs = ph.procs_with_argv(["sleep", "1003"], cfg.linux.cgroup_parent)
+    procs = ph.wait_procs_with_argv(["sleep", "1003"], cfg.linux.cgroup_parent)
     assert len(procs) == 1, (procs, ph.procs_with_argv(["sleep", "1003"]))
     proc = procs[0]
     ns_ino = os.stat(f"/proc/{proc.pid}/ns/net").st_ino
