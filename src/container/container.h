@@ -8,6 +8,7 @@
 #define CRID_CONTAINER_CONTAINER_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "rpc/methods.h"
@@ -37,5 +38,17 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 /* Start-up, after recovery: removes bundles and writable layers no
  * container owns (what an interrupted CreateContainer left). */
 void crid_containers_remove_unknown(struct crid_runtime *rt);
+
+/* The container's mounts (container_mounts.c). userns_fd is the pod's user
+ * namespace, -1 for none; root_uid/root_gid its root on the host. */
+int crid_container_mount_rootfs(struct crid_container *c, const struct crid_image_use *img, int userns_fd,
+				uid_t root_uid, gid_t root_gid, struct crid_err *err);
+/* Stages every config mount's source under <dir>/mounts; *sources has one
+ * path per config mount (NULL for one the spec's checks will refuse). */
+int crid_container_stage_mounts(struct crid_runtime *rt, struct crid_container *c, int userns_fd, char ***sources,
+				struct crid_err *err);
+void crid_container_mount_sources_free(char **sources, size_t n);
+/* Detaches every mount below dir (a container's directory). */
+int crid_container_unmount_all(const char *dir, struct crid_err *err);
 
 #endif

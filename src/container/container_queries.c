@@ -41,6 +41,24 @@ static Runtime__V1__ContainerState cri_state(enum crid_ctr_state s)
 	}
 }
 
+/* ContainerStatus.user: process.user of the config the runtime ran. */
+static void fill_user(json_t *process, Runtime__V1__ContainerUser *user, Runtime__V1__LinuxContainerUser *l,
+		      int64_t *gids, size_t max)
+{
+	json_t *u = json_object_get(process, "user"), *g;
+	size_t i;
+
+	l->uid = (int64_t)json_integer_value(json_object_get(u, "uid"));
+	l->gid = (int64_t)json_integer_value(json_object_get(u, "gid"));
+	l->supplemental_groups = gids;
+	json_array_foreach(json_object_get(u, "additionalGids"), i, g) {
+		if (i == max)
+			break;
+		gids[l->n_supplemental_groups++] = (int64_t)json_integer_value(g);
+	}
+	user->linux = l;
+}
+
 static int container_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
 			    struct crid_err *err)
 {
@@ -51,8 +69,13 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry entry = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry *entries[] = { &entry };
+	Runtime__V1__ContainerResources resources = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
+	Runtime__V1__ContainerUser user = RUNTIME__V1__CONTAINER_USER__INIT;
+	Runtime__V1__LinuxContainerUser luser = RUNTIME__V1__LINUX_CONTAINER_USER__INIT;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_free_ char *info = NULL;
+	struct crid_resources_report report;
+	int64_t gids[64];
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -82,6 +105,13 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	st.n_mounts = c->config->n_mounts;
 	st.mounts = c->config->mounts;
 	st.log_path = c->log_path;
+	/* What the runtime was given (after updates), and who the process
+	 * runs as: the kubelet shows these as they took effect. */
+	crid_spec_resources_report(c->resources, c->process, &report);
+	resources.linux = &report.linux;
+	st.resources = &resources;
+	fill_user(c->process, &user, &luser, gids, CRID_ARRAY_SIZE(gids));
+	st.user = &user;
 	if (req->verbose) {
 		/* Verbose is for people debugging: the spec is read from the bundle
 		 * rather than kept in memory for every container. */
@@ -309,8 +339,10 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 	Runtime__V1__UpdateContainerResourcesResponse resp = RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_(json_decrefp) json_t *res = NULL;
+	json_t *applied;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
+	struct crid_spec_host host;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -319,11 +351,32 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "linux resources are missing");
 	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
 		return r;
-	if ((r = crid_spec_resources(req->linux, &res, err)) < 0)
-		return r;
+	crid_spec_host_probe(&host);
+	if ((r = crid_spec_resources(req->linux, &host, &res, err)) < 0)
+		return crid_err_wrap(err, "linux.");
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
+	crid_container_collect_exit_locked(rt, c);
+	if (c->state == CRID_CTR_EXITED) {
+		pthread_mutex_unlock(&c->lock);
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not running", c->id);
+	}
 	r = crid_oci_update(&oci, c->id, res, err);
+	if (r == 0) {
+		/* What the runtime now holds: the old values with the new
+		 * ones over them, as "update" sets only what it is given. */
+		applied = json_deep_copy(c->resources);
+		if (applied && json_object_update_recursive(applied, res) == 0) {
+			pthread_mutex_lock(&c->state_lock);
+			json_decref(c->resources);
+			c->resources = applied;
+			crid_container_persist(rt, c);
+			pthread_mutex_unlock(&c->state_lock);
+		} else {
+			json_decref(applied);
+			log_warn("cannot record updated resources: out of memory", "container", c->id);
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;

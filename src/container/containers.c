@@ -1,8 +1,8 @@
-/* Containers: CreateContainer through RemoveContainer, ContainerStatus,
- * ListContainers, ExecSync, ReopenContainerLog, UpdateContainerResources.
- * A container is an overlay root file system, a bundle, and a crid-shim
- * that runs "<runtime> create" and watches it; start, stop and exec are
- * runtime calls. Status and lists answer from memory. */
+/* Containers: CreateContainer, StartContainer, StopContainer,
+ * RemoveContainer. A container is an overlay root file system and staged
+ * volumes (container_mounts.c), a bundle, and a crid-shim that runs
+ * "<runtime> create" and watches it; start, stop and exec are runtime
+ * calls. Status and lists answer from memory (container_queries.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -184,49 +184,17 @@ static char *read_in_root(const char *root, const char *path)
 	return take_ptr(&data);
 }
 
-/* ---- the root file system ---- */
-
-static int mount_rootfs(const struct crid_container *c, const struct crid_image_use *img, struct crid_err *err)
-{
-	_cleanup_free_ char *opts = NULL, *upper = NULL, *work = NULL;
-	size_t len = 64;
-	char *p;
-	int r;
-
-	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0)
-		return crid_err_nomem(err, "overlay paths");
-	if ((r = crid_mkdir_p(upper, 0755, err)) < 0 || (r = crid_mkdir_p(work, 0700, err)) < 0 ||
-	    (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
-		return r;
-	if (img->n_layers == 0)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "image %s has no layers", img->id);
-	for (size_t i = 0; i < img->n_layers; i++)
-		len += strlen(img->layer_dirs[i]) + 1;
-	len += strlen(upper) + strlen(work) + 32;
-	opts = malloc(len);
-	if (!opts)
-		return crid_err_nomem(err, "overlay options");
-	/* overlayfs lists the top layer first. */
-	p = opts + sprintf(opts, "lowerdir=");
-	for (size_t i = img->n_layers; i-- > 0;)
-		p += sprintf(p, "%s%s", img->layer_dirs[i], i ? ":" : "");
-	sprintf(p, ",upperdir=%s,workdir=%s", upper, work);
-	if (strlen(opts) >= 4096)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
-				    "image %s has too many layers for one overlay mount (%zu)", img->id, img->n_layers);
-	if (mount("overlay", c->rootfs, "overlay", MS_NODEV, opts) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "mount the root file system at %s", c->rootfs);
-	return 0;
-}
+/* ---- the container's files ---- */
 
 /* Undoes everything CreateContainer made on disk; safe to repeat. */
 static int remove_container_files(struct crid_container *c, struct crid_err *err)
 {
 	int r;
 
-	if (umount2(c->rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		return crid_err_set(err, CRID_INTERNAL, errno, "unmount %s", c->rootfs);
-	r = crid_rmtree_at(AT_FDCWD, c->dir, err);
+	/* The root file system and every staged volume are below it. */
+	r = crid_container_unmount_all(c->dir, err);
+	if (r == 0)
+		r = crid_rmtree_at(AT_FDCWD, c->dir, err);
 	if (r == 0)
 		r = crid_rmtree_at(AT_FDCWD, c->upper, err);
 	return r;
@@ -376,9 +344,103 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 	return 0;
 }
 
+/* The pod's user namespace as the container config must echo it: the
+ * kubelet sends the pod's options again for each container. NULL when the
+ * pod has none. */
+static int container_userns(const struct crid_pod *pod, const Runtime__V1__ContainerConfig *cfg,
+			    const Runtime__V1__UserNamespace **out, struct crid_err *err)
+{
+	const Runtime__V1__LinuxSandboxSecurityContext *psc =
+		pod->config->linux ? pod->config->linux->security_context : NULL;
+	const Runtime__V1__LinuxContainerSecurityContext *sc = cfg->linux ? cfg->linux->security_context : NULL;
+	const Runtime__V1__UserNamespace *pu = psc && psc->namespace_options ? psc->namespace_options->userns_options
+									     : NULL;
+	const Runtime__V1__UserNamespace *cu = sc && sc->namespace_options ? sc->namespace_options->userns_options
+									   : NULL;
+	bool pod_has = pu && pu->mode == RUNTIME__V1__NAMESPACE_MODE__POD;
+
+	*out = pod_has ? pu : NULL;
+	if (!cu)
+		return 0; /* the pod's, whatever it is */
+	if (cu->mode != RUNTIME__V1__NAMESPACE_MODE__POD && cu->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.namespace_options.userns_options.mode: only POD and NODE are "
+				    "supported");
+	if ((cu->mode == RUNTIME__V1__NAMESPACE_MODE__POD) != pod_has)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.namespace_options.userns_options: mode %s, but the pod "
+				    "sandbox %s a user namespace",
+				    pod_has ? "NODE" : "POD", pod_has ? "has" : "has no");
+	if (!pod_has || (cu->n_uids == 0 && cu->n_gids == 0))
+		return 0;
+	if (!protobuf_c_message_check(&cu->base) || cu->n_uids != pu->n_uids || cu->n_gids != pu->n_gids)
+		goto differ;
+	for (size_t i = 0; i < cu->n_uids; i++) {
+		if (cu->uids[i]->host_id != pu->uids[i]->host_id || cu->uids[i]->container_id != pu->uids[i]->container_id ||
+		    cu->uids[i]->length != pu->uids[i]->length)
+			goto differ;
+	}
+	for (size_t i = 0; i < cu->n_gids; i++) {
+		if (cu->gids[i]->host_id != pu->gids[i]->host_id || cu->gids[i]->container_id != pu->gids[i]->container_id ||
+		    cu->gids[i]->length != pu->gids[i]->length)
+			goto differ;
+	}
+	return 0;
+differ:
+	return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+			    "linux.security_context.namespace_options.userns_options: the mappings differ from the "
+			    "pod sandbox's");
+}
+
+/* The host ID that ID 0 of the namespace maps to (the pod requires it). */
+static uint32_t userns_root(Runtime__V1__IDMapping *const *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (m[i]->container_id == 0 && m[i]->length > 0)
+			return m[i]->host_id;
+	}
+	return 65534;
+}
+
+/* TARGET: the PID namespace of another container of the pod, one that
+ * has a process (created or running). */
+static int target_pid_ns(struct crid_runtime *rt, const struct crid_container *c, char *buf, size_t size,
+			 const char **out, struct crid_err *err)
+{
+	const Runtime__V1__LinuxContainerSecurityContext *sc =
+		c->config->linux ? c->config->linux->security_context : NULL;
+	const Runtime__V1__NamespaceOption *o = sc ? sc->namespace_options : NULL;
+	_cleanup_(crid_container_unrefp) struct crid_container *t = NULL;
+	pid_t pid = 0;
+
+	*out = NULL;
+	if (!o || o->pid != RUNTIME__V1__NAMESPACE_MODE__TARGET)
+		return 0;
+	if (!o->target_id || !*o->target_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.namespace_options.target_id is empty (pid is TARGET)");
+	if (crid_container_find(rt, o->target_id, &t, err) < 0 || strcmp(t->pod_id, c->pod_id) != 0 || t == c)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.namespace_options.target_id %.64s is no other container of "
+				    "the pod",
+				    o->target_id);
+	pthread_mutex_lock(&t->state_lock);
+	if (t->state == CRID_CTR_CREATED || t->state == CRID_CTR_RUNNING)
+		pid = t->pid;
+	pthread_mutex_unlock(&t->state_lock);
+	if (pid <= 0)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+				    "linux.security_context.namespace_options.target_id: container %s is not running",
+				    t->id);
+	snprintf(buf, size, "/proc/%d/ns/pid", (int)pid);
+	*out = buf;
+	return 0;
+}
+
 /* The bundle: config.json built from the image, the config and the pod. */
-static int write_bundle(struct crid_container *c, struct crid_pod *pod, const struct image_defaults_holder *img,
-			struct crid_err *err)
+static int write_bundle(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
+			const struct image_defaults_holder *img, const struct crid_spec_host *host,
+			const Runtime__V1__UserNamespace *userns, char *const *sources, struct crid_err *err)
 {
 	_cleanup_free_ char *passwd = read_in_root(c->rootfs, "/etc/passwd");
 	_cleanup_free_ char *group = read_in_root(c->rootfs, "/etc/group");
@@ -389,6 +451,7 @@ static int write_bundle(struct crid_container *c, struct crid_pod *pod, const st
 										 : NULL;
 	struct crid_user_ids ids = { 0 };
 	struct crid_spec_input in = { 0 };
+	char target_ns[64];
 	int r;
 
 	/* run_as_user / run_as_username win over the image's user. */
@@ -431,17 +494,30 @@ static int write_bundle(struct crid_container *c, struct crid_pod *pod, const st
 			 pod->config->linux->security_context->namespace_options &&
 			 pod->config->linux->security_context->namespace_options->pid ==
 				 RUNTIME__V1__NAMESPACE_MODE__NODE;
+	r = target_pid_ns(rt, c, target_ns, sizeof(target_ns), &in.ns.pid, err);
+	if (r < 0) {
+		crid_user_ids_free(&ids);
+		return r;
+	}
+	if (!in.ns.pid)
+		in.ns.pid = pod->ns.pid_ns_path;
 	in.image = &img->d;
 	in.config = c->config;
 	in.pod_linux = pod->config->linux;
 	in.user = &ids;
+	in.host = host;
+	in.seccomp_default = rt->cfg->seccomp_default;
+	in.userns = userns;
+	in.userns_path = userns ? pod->ns.user_path : NULL;
+	in.mount_sources = sources;
 	r = crid_spec_build(&in, &spec, err);
 	crid_user_ids_free(&ids);
 	if (r < 0)
 		return r;
 	c->process = json_deep_copy(json_object_get(spec, "process"));
+	c->resources = json_deep_copy(json_object_get(json_object_get(spec, "linux"), "resources"));
 	text = json_dumps(spec, JSON_COMPACT);
-	if (!text || !c->process)
+	if (!text || !c->process || !c->resources)
 		return crid_err_nomem(err, "config.json");
 	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
@@ -472,10 +548,29 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 {
 	_cleanup_(image_use_freep) struct crid_image_use img = { 0 };
 	struct image_defaults_holder defaults;
+	const Runtime__V1__UserNamespace *userns = NULL;
+	_cleanup_close_ int userns_fd = -1;
+	char **sources = NULL;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
+	struct crid_spec_host host;
+	uid_t root_uid = 0;
+	gid_t root_gid = 0;
 	int r;
 
+	crid_spec_host_probe(&host);
+	if ((r = container_userns(pod, c->config, &userns, err)) < 0)
+		return r;
+	if (userns) {
+		if (!pod->ns.user_path)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "the pod sandbox's user namespace is gone");
+		userns_fd = open(pod->ns.user_path, O_RDONLY | O_CLOEXEC);
+		if (userns_fd < 0)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, errno, "the pod's user namespace %s",
+					    pod->ns.user_path);
+		root_uid = userns_root(userns->uids, userns->n_uids);
+		root_gid = userns_root(userns->gids, userns->n_gids);
+	}
 	r = crid_images_use(rt->images, c->image_name, &img, err);
 	if (r == 0)
 		r = crid_images_hold(rt->images, c->id, &img, err);
@@ -490,11 +585,15 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 		return r;
 	}
 	c->stop_signal = stop_signal_of(c->config, defaults.stop_signal);
-	r = crid_mkdir_p(c->dir, 0700, err);
+	/* 0711: a user-namespaced runtime passes through as "other". */
+	r = crid_mkdir_p(c->dir, 0711, err);
 	if (r == 0)
-		r = mount_rootfs(c, &img, err);
+		r = crid_container_mount_rootfs(c, &img, userns_fd, root_uid, root_gid, err);
 	if (r == 0)
-		r = write_bundle(c, pod, &defaults, err);
+		r = crid_container_stage_mounts(rt, c, userns_fd, &sources, err);
+	if (r == 0)
+		r = write_bundle(rt, c, pod, &defaults, &host, userns, sources, err);
+	crid_container_mount_sources_free(sources, c->config->n_mounts);
 	image_defaults_clear(&defaults);
 	if (r < 0)
 		return r;

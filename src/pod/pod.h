@@ -6,12 +6,21 @@
 #ifndef CRID_POD_POD_H
 #define CRID_POD_POD_H
 
+#include <jansson.h>
+
 #include "common/error.h"
+#include "oci/oci_spec.h"
 #include "rpc/methods.h"
 #include "runtime/objects.h"
 #include "store/store.h"
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+
+/* Gives the pod's cgroup (cgroup_parent, cgroupfs layout) the resources,
+ * checked as a container's are; *applied is what was written (OCI
+ * linux.resources), NULL when nothing was asked for. */
+int crid_pod_cgroup_apply(const char *parent, const Runtime__V1__LinuxContainerResources *resources,
+			  const struct crid_spec_host *host, json_t **applied, struct crid_err *err);
 
 /* Start-up: puts a recorded pod back in the table, checked against what
  * the machine still has. A record that cannot be read is logged and left. */

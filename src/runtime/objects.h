@@ -36,6 +36,7 @@ struct crid_pod {
 	bool removed;
 	char *dir; /* <run_root>/pods/<id> */
 	struct crid_pod_ns ns;
+	json_t *resources; /* the pod cgroup's (OCI linux.resources), NULL when none */
 	struct crid_pod *next;
 };
 
@@ -72,6 +73,7 @@ struct crid_container {
 	int stop_signal;
 	pid_t shim_pid, pid;
 	json_t *process; /* the OCI process, for exec */
+	json_t *resources; /* (s) the OCI linux.resources applied, updates included */
 	bool removed;
 	struct crid_container *next;
 };

@@ -226,6 +226,7 @@ START_TEST(test_caps_in_spec)
 	json_t *j, *set;
 
 	fx_init(&f);
+	f.host.held_caps = held;
 	j = build_ok(&f);
 	set = jget(j, "process.capabilities.bounding");
 	for (size_t i = 0; i < CRID_ARRAY_SIZE(docker_caps); i++) {
