@@ -141,8 +141,9 @@ void crid_spec_resources_report(json_t *res, json_t *process, struct crid_resour
  * contents of the image's /etc/passwd and /etc/group (either may be NULL
  * when the file does not exist). Names not found are NOT_FOUND naming them;
  * numbers are taken as they are (gid from passwd when only a uid is
- * given, else 0). Supplemental groups: those /etc/group lists the user in,
- * plus config's supplemental_groups (passed by the caller). */
+ * given, else 0). Supplemental groups: those /etc/group lists the user in
+ * (with or without an explicit group), plus config's supplemental_groups
+ * (passed by the caller). */
 int crid_spec_resolve_user(const char *user, const char *passwd, const char *group, struct crid_user_ids *out,
 			   struct crid_err *err);
 void crid_user_ids_free(struct crid_user_ids *u);

@@ -77,33 +77,16 @@ static int userns_mappings(const Runtime__V1__PodSandboxConfig *c, struct crid_i
 	*n_gids = u->n_gids;
 	if (*n_uids == 0 || *n_gids == 0)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": mode POD needs uids and gids");
-	return 0;
-}
+	{
+		uint32_t host_id;
 
-/* A user-namespaced runtime reaches root file systems and volumes through
- * these directories as the pod's root, an "other" user to them. */
-static int check_searchable(const char *dir, struct crid_err *err)
-{
-	_cleanup_free_ char *path = realpath(dir, NULL);
-	bool last = false;
-
-	if (!path)
-		return crid_err_set(err, CRID_INTERNAL, errno, "%s", dir);
-	/* The directory, then each parent up to "/". */
-	while (!last) {
-		const char *shown = *path ? path : "/";
-		char *slash = strrchr(path, '/');
-		struct stat st;
-
-		if (stat(shown, &st) == 0 && !(st.st_mode & S_IXOTH))
-			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
-					    USERNS_FIELD ": %s (mode %04o) is not searchable by others, so a user "
-					    "namespace's root cannot reach the containers' files below it",
-					    shown, (unsigned)(st.st_mode & 07777));
-		last = !*path || !slash;
-		if (slash)
-			*slash = '\0';
+		/* The pod's root must be someone: it owns the root file system. */
+		if (!crid_idmap_outside(uids, *n_uids, 0, &host_id) || !crid_idmap_outside(gids, *n_gids, 0, &host_id))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": ID 0 is not mapped");
 	}
+	if (c->linux->security_context->privileged)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.privileged: not with a user namespace");
 	return 0;
 }
 
@@ -145,8 +128,22 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	if (!ids)
 		return crid_err_nomem(err, "ID mappings");
 	r = userns_mappings(c, ids, &o.n_uids, ids + CRID_IDMAP_MAX, &o.n_gids, err);
-	if (r == 0 && o.n_uids && (r = check_searchable(rt->containers_dir, err)) == 0)
-		r = check_searchable(rt->pods_dir, err);
+	/* A user-namespaced runtime reaches root file systems and volumes
+	 * through these as the pod's root, an "other" user to them. */
+	if (r == 0 && o.n_uids && ((r = crid_check_searchable(rt->containers_dir, err)) < 0 ||
+				   (r = crid_check_searchable(rt->pods_dir, err)) < 0))
+		r = crid_err_wrap(err, USERNS_FIELD ": ");
+	if (r == 0 && o.n_uids) {
+		struct crid_handler_features f;
+
+		crid_runtime_features(rt, p->handler, &f);
+		if (!f.user_namespaces)
+			r = crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+					 USERNS_FIELD ": runtime handler %s cannot run user namespaces here (it needs a "
+					 "runtime that joins one, ID-mapped mounts on %s, and run directories "
+					 "searchable by others)",
+					 p->handler->name, rt->cfg->state_root);
+	}
 	if (r < 0)
 		return r;
 	o.uids = ids;

@@ -9,7 +9,8 @@ Fixtures (import them into a test module):
                      this hybrid-cgroup host, and unmounts it at the end if
                      the tests mounted it (reference counted across
                      concurrent test processes, see ensure_hugetlb)
-    pod_env_factory  pod_env_factory(extra_yaml="") -> PodEnv, started
+    pod_env_factory  pod_env_factory(extra_registries=(), extra_config="",
+                     searchable=False) -> PodEnv, started
     pod_env          a PodEnv with the default configuration, started
 
 Every PodEnv is torn down like a kubelet would before the daemon is stopped:
@@ -798,14 +799,20 @@ def daemon_config(rs, extra_registries=()):
 
 @pytest.fixture
 def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
-    """pod_env_factory(extra_registries=()) -> a started PodEnv whose crid
-    knows the session's registries (plus extra_registries, plain HTTP) and
-    the crun (default) and runc handlers. Torn down with the leak checks."""
+    """pod_env_factory(extra_registries=(), extra_config="", searchable=False)
+    -> a started PodEnv whose crid knows the session's registries (plus
+    extra_registries, plain HTTP), the crun (default) and runc handlers, and
+    extra_config's YAML. searchable: the daemon's directory is made 0711 (a
+    user namespace's root must walk through it). Torn down with the leak
+    checks."""
     made = []
 
-    def make(extra_registries=()):
+    def make(extra_registries=(), extra_config="", searchable=False):
         ensure_hugetlb()  # again: another test process may have unmounted it
-        d = daemon_factory(config=daemon_config(registry_set, extra_registries)).start()
+        d = daemon_factory(config=daemon_config(registry_set, extra_registries) + extra_config)
+        if searchable:
+            os.chmod(d.tmp, 0o711)
+        d.start()
         env = PodEnv(d, registry_set)
         made.append(env)
         return env
