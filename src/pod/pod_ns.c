@@ -24,6 +24,7 @@
 #include "common/mounts.h"
 
 #define DEFAULT_SHM_SIZE (64ULL << 20)
+#define USERNS_FIELD "linux.security_context.namespace_options.userns_options"
 #define SYSCTL_VALUE_MAX 4096 /* one page: what a /proc/sys write takes */
 
 static const struct {
@@ -261,9 +262,9 @@ static int check_options(const struct crid_pod_ns_options *o, char **sysctl_path
 				    "linux.security_context.namespace_options: a pod with a user namespace cannot "
 				    "share the host's %s namespace",
 				    o->host_network ? "network" : o->host_ipc ? "IPC" : o->host_pid ? "PID" : "UTS");
-	if (o->n_uids && (r = crid_idmap_check(o->uids, o->n_uids, "userns_options.uids", err)) < 0)
-		return r;
-	if (o->n_uids && (r = crid_idmap_check(o->gids, o->n_gids, "userns_options.gids", err)) < 0)
+	if (o->n_uids &&
+	    ((r = crid_idmap_check(o->uids, o->n_uids, USERNS_FIELD ".uids", err)) < 0 ||
+	     (r = crid_idmap_check(o->gids, o->n_gids, USERNS_FIELD ".gids", err)) < 0))
 		return r;
 	if ((r = crid_pod_ns_render_resolv(o->dns, &resolv, &len, err)) < 0)
 		return r;
