@@ -159,3 +159,27 @@ def test_userns_needs_searchable_run_root(pod_env):
     assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
     assert "not searchable by others" in details and env.d.tmp in details, details
     assert env.list_pods() == []
+
+
+def test_userns_pod_with_shared_pid_namespace_and_sysctls(userns_env):
+    """The pod init and the pinned namespaces belong to the pod's user
+    namespace: containers of a shared-PID pod mount their /proc and see each
+    other, and the pod's namespaced sysctls are set from inside it."""
+    env, a = userns_env, userns_env.api
+    env.pull()
+    pcfg = userns_pod(env, pid=a.POD, sysctls={"net.ipv4.ip_unprivileged_port_start": "0",
+                                               "kernel.shmmni": "1000"})
+    pid = env.run_pod(pcfg)
+    c1 = userns_ctr(env, pcfg, "sleeper", ["sleep", "1013"])
+    cid1 = env.create(pid, pcfg, c1)
+    env.start(cid1)
+    env.wait_state(cid1, a.CONTAINER_RUNNING)
+    script = ("cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni; "
+              "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' < $f; echo; done")
+    c2 = userns_ctr(env, pcfg, "looker", ["sh", "-c", script])
+    cid2 = env.create(pid, pcfg, c2)
+    env.start(cid2)
+    assert env.wait_exited(cid2).exit_code == 0
+    out = env.output(pcfg, c2)
+    assert out[:2] == ["0", "1000"], out
+    assert "sleep 1013" in [x.strip() for x in out], out
