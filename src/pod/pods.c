@@ -258,7 +258,8 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 		struct crid_err ignored;
 
 		crid_pod_ns_remove(p->dir, &ignored);
-		if (p->config->linux)
+		/* Only when crid may have made it: the kubelet makes its own. */
+		if (p->config->linux && p->config->linux->resources)
 			remove_cgroup_parent(p->config->linux->cgroup_parent);
 		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
