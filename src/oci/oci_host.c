@@ -82,8 +82,9 @@ void crid_spec_host_probe(struct crid_spec_host *h)
 		h->hugetlb = controller_listed("/sys/fs/cgroup/cgroup.controllers", "hugetlb");
 		h->swap = true; /* memory.swap.max: the kernel's swap accounting is on by default */
 	} else {
-		h->hugetlb = access("/sys/fs/cgroup/hugetlb", F_OK) == 0 ||
-			     controller_listed("/sys/fs/cgroup/unified/cgroup.controllers", "hugetlb");
+		/* A hybrid host's unified hierarchy may hold hugetlb, but
+		 * the runtimes set v1 files there: only a v1 one counts. */
+		h->hugetlb = access("/sys/fs/cgroup/hugetlb", F_OK) == 0;
 		h->swap = access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
 	}
 	h->apparmor = read_line("/sys/module/apparmor/parameters/enabled", buf, sizeof(buf)) && buf[0] == 'Y' &&

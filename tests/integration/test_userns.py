@@ -149,7 +149,15 @@ def test_userns_bad_requests(pod_env_factory):
     c.linux.security_context.namespace_options.userns_options.uids[0].host_id = BASE + LENGTH
     code, details = ph.rpc_code(env.create, pid, pcfg, c)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "differ" in details, (code, details)
+    # A volume whose file system cannot be ID-mapped (procfs): refused,
+    # naming it, rather than shown to the pod as owned by nobody.
+    c = userns_ctr(env, pcfg, "procvol", ["true"], image=ref,
+                   mounts=[a.Mount(container_path="/p", host_path="/proc/sys")])
+    code, details = ph.rpc_code(env.create, pid, pcfg, c)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
+    assert "mounts[0].host_path /proc/sys" in details and "cannot be ID-mapped" in details, details
     assert env.list_ctrs() == []
+    assert env.container_leaks("", pcfg.linux.cgroup_parent) == []
 
 
 def test_userns_needs_searchable_run_root(pod_env):
