@@ -42,21 +42,22 @@ static Runtime__V1__ContainerState cri_state(enum crid_ctr_state s)
 }
 
 /* ContainerStatus.user: process.user of the config the runtime ran. */
-static void fill_user(json_t *process, Runtime__V1__ContainerUser *user, Runtime__V1__LinuxContainerUser *l,
-		      int64_t *gids, size_t max)
+static int fill_user(json_t *process, Runtime__V1__ContainerUser *user, Runtime__V1__LinuxContainerUser *l,
+		     int64_t **gids, struct crid_err *err)
 {
-	json_t *u = json_object_get(process, "user"), *g;
+	json_t *u = json_object_get(process, "user"), *g, *all = json_object_get(u, "additionalGids");
 	size_t i;
 
 	l->uid = (int64_t)json_integer_value(json_object_get(u, "uid"));
 	l->gid = (int64_t)json_integer_value(json_object_get(u, "gid"));
-	l->supplemental_groups = gids;
-	json_array_foreach(json_object_get(u, "additionalGids"), i, g) {
-		if (i == max)
-			break;
-		gids[l->n_supplemental_groups++] = (int64_t)json_integer_value(g);
-	}
+	*gids = calloc(json_array_size(all) + 1, sizeof(**gids));
+	if (!*gids)
+		return crid_err_nomem(err, "container status");
+	json_array_foreach(all, i, g)
+		(*gids)[l->n_supplemental_groups++] = (int64_t)json_integer_value(g);
+	l->supplemental_groups = *gids;
 	user->linux = l;
+	return 0;
 }
 
 static int container_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
@@ -75,7 +76,7 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_free_ char *info = NULL;
 	struct crid_resources_report report;
-	int64_t gids[64];
+	_cleanup_free_ int64_t *gids = NULL;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -110,7 +111,10 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	crid_spec_resources_report(c->resources, c->process, &report);
 	resources.linux = &report.linux;
 	st.resources = &resources;
-	fill_user(c->process, &user, &luser, gids, CRID_ARRAY_SIZE(gids));
+	if ((r = fill_user(c->process, &user, &luser, &gids, err)) < 0) {
+		pthread_mutex_unlock(&c->state_lock);
+		return r;
+	}
 	st.user = &user;
 	if (req->verbose) {
 		/* Verbose is for people debugging: the spec is read from the bundle

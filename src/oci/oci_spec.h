@@ -132,7 +132,7 @@ int crid_spec_oom_score_adj(const Runtime__V1__LinuxContainerResources *r, const
 struct crid_resources_report {
 	Runtime__V1__LinuxContainerResources linux;
 	Runtime__V1__HugepageLimit hugepages[8], *hugepage_ptrs[8];
-	Runtime__V1__LinuxContainerResources__UnifiedEntry unified[32], *unified_ptrs[32];
+	Runtime__V1__LinuxContainerResources__UnifiedEntry unified[64], *unified_ptrs[64];
 	char page_sizes[8][16];
 };
 void crid_spec_resources_report(json_t *res, json_t *process, struct crid_resources_report *out);
