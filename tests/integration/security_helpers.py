@@ -46,13 +46,14 @@ DOCKER_DEFAULT_CAPS = {
 
 @functools.lru_cache(maxsize=None)
 def probe_binary():
-    """The static sysprobe, compiled once per process."""
-    out = os.path.join(tempfile.mkdtemp(prefix="crid-sysprobe-"), "sysprobe")
-    r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-o", out, PROBE_SOURCE],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, f"building sysprobe failed:\n{r.stderr}"
-    with open(out, "rb") as f:
-        return f.read()
+    """The static sysprobe, compiled once per process (its bytes)."""
+    with tempfile.TemporaryDirectory(prefix="crid-sysprobe-") as d:
+        out = os.path.join(d, "sysprobe")
+        r = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-o", out, PROBE_SOURCE],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"building sysprobe failed:\n{r.stderr}"
+        with open(out, "rb") as f:
+            return f.read()
 
 
 @functools.lru_cache(maxsize=None)
