@@ -131,6 +131,12 @@ install: all
 		install -m 0644 packaging/crid.yaml $(DESTDIR)$(SYSCONFDIR)/crid/crid.yaml; \
 	fi
 	sh scripts/install-cni-config.sh $(DESTDIR)$(CNI_CONF_DIR) $(CNI_IPMASQ)
+	install -D -m 0644 packaging/apparmor/crid-default $(DESTDIR)$(SYSCONFDIR)/apparmor.d/crid-default
+	@# Loaded where AppArmor runs: RuntimeDefault is refused until it is.
+	@if [ -z "$(DESTDIR)" ] && command -v apparmor_parser >/dev/null && \
+	    [ -d /sys/kernel/security/apparmor ]; then \
+		apparmor_parser -r -W $(SYSCONFDIR)/apparmor.d/crid-default; \
+	fi
 
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@
 #include "common/fsutil.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -349,6 +350,31 @@ int crid_disk_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *i
 		inode_set_free(&linked);
 		if (r == -ENOMEM)
 			return crid_err_nomem(err, "measure the disk usage of a directory");
+	}
+	return 0;
+}
+
+int crid_check_searchable(const char *dir, struct crid_err *err)
+{
+	_cleanup_free_ char *path = realpath(dir, NULL);
+	bool last = false;
+
+	if (!path)
+		return crid_err_set(err, CRID_INTERNAL, errno, "%s", dir);
+	/* The directory, then each parent up to "/". */
+	while (!last) {
+		const char *shown = *path ? path : "/";
+		char *slash = strrchr(path, '/');
+		struct stat st;
+
+		if (stat(shown, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+					    "%s (mode %04o) is not searchable by others, so a user namespace's root "
+					    "cannot reach the files below it",
+					    shown, (unsigned)(st.st_mode & 07777));
+		last = !*path || !slash;
+		if (slash)
+			*slash = '\0';
 	}
 	return 0;
 }

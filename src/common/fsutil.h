@@ -34,6 +34,11 @@ int crid_rmtree_at(int dirfd, const char *name, struct crid_err *err);
  * cross mounts. */
 int crid_disk_usage_at(int dirfd, const char *name, uint64_t *bytes, uint64_t *inodes, struct crid_err *err);
 
+/* Whether others may search dir and each of its parents (a process of a
+ * user namespace, to which host root's files belong to "others", walks
+ * through them). FAILED_PRECONDITION naming the first that is not. */
+int crid_check_searchable(const char *dir, struct crid_err *err);
+
 /* A random lowercase hex string of n characters (n < out_size). */
 int crid_random_hex(char *out, size_t n, struct crid_err *err);
 

@@ -48,6 +48,9 @@ static const struct crid_setting settings[] = {
 	{ "shutdown_grace_s", "--shutdown-grace", "SECONDS", "30",
 	  "how long SIGTERM waits for in-flight requests", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, shutdown_grace_s), 0, 3600 },
+	{ "seccomp_default", "--seccomp-default", "BOOL", "false",
+	  "run containers that name no seccomp profile under RuntimeDefault (the kubelet's seccompDefault)",
+	  CRID_SETTING_BOOL, offsetof(struct crid_config, seccomp_default), 0, 0 },
 	{ "max_concurrent_downloads", "--max-concurrent-downloads", "N", "4",
 	  "layers of one image downloaded at once", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, max_concurrent_downloads), 1, 64 },
@@ -216,6 +219,15 @@ int crid_config_setting_apply(struct crid_config *cfg, const struct crid_setting
 		if (r < 0)
 			return r;
 		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case CRID_SETTING_BOOL:
+		/* YAML 1.2's spellings, the same for flags. */
+		if (strcmp(value, "true") == 0 || strcmp(value, "True") == 0 || strcmp(value, "TRUE") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "false") == 0 || strcmp(value, "False") == 0 || strcmp(value, "FALSE") == 0)
+			*(bool *)field = false;
+		else
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not true or false", value);
 		return 0;
 	}
 	return crid_err_set(err, CRID_INTERNAL, 0, "setting %s has no parser", s->key);
@@ -635,6 +647,8 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		if (json_object_set_new(runtimes, cfg->runtimes[i].name,
 					json_pack("{s:s}", "path", cfg->runtimes[i].path)) < 0)
 			return NULL;
+	if (json_object_set_new(o, "seccomp_default", json_boolean(cfg->seccomp_default)) < 0)
+		return NULL;
 	if (crid_config_registries_to_json(cfg, o) < 0)
 		return NULL;
 	return take_ptr(&o);

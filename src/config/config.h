@@ -71,6 +71,8 @@ struct crid_config {
 	unsigned worker_threads;    /* most handler threads at once */
 	unsigned shutdown_grace_s;  /* how long SIGTERM waits for in-flight calls */
 
+	bool seccomp_default; /* RuntimeDefault for containers that name no seccomp profile */
+
 	unsigned max_concurrent_downloads; /* layers of one image downloaded at once */
 	unsigned pull_progress_timeout_s;  /* a transfer stalled this long is aborted */
 	char **pinned_images; /* references as written, no duplicates */

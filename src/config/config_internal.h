@@ -19,6 +19,7 @@ enum crid_setting_kind {
 	CRID_SETTING_SIZE,     /* size_t within [min, max] */
 	CRID_SETTING_UNSIGNED, /* unsigned within [min, max] */
 	CRID_SETTING_LISTEN_ADDRESS, /* char *, host:port or "" */
+	CRID_SETTING_BOOL,     /* bool: true or false */
 };
 
 /* One scalar setting: its YAML key, its flag, and how to parse it. */

@@ -1,5 +1,6 @@
 /* Containers: CreateContainer, StartContainer, StopContainer,
- * RemoveContainer (containers.c); ContainerStatus, ListContainers,
+ * RemoveContainer (containers.c); their bundles (container_bundle.c) and
+ * mounts (container_mounts.c); ContainerStatus, ListContainers,
  * StreamContainers, ExecSync, ReopenContainerLog, UpdateContainerResources
  * (container_queries.c); ContainerStats, ListContainerStats and
  * StreamContainerStats (container_stats.c); learning exits from crid-shim's exit files
@@ -10,8 +11,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
+#include "oci/oci_spec.h"
 #include "rpc/methods.h"
 #include "runtime/objects.h"
 #include "store/store.h"
@@ -99,5 +102,42 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 /* Start-up, after recovery: removes bundles and writable layers no
  * container owns (what an interrupted CreateContainer left). */
 void crid_containers_remove_unknown(struct crid_runtime *rt);
+
+/* The image's config as a container needs it (container_bundle.c): its
+ * entrypoint, cmd, env, working directory, user and stop signal, borrowed
+ * from doc. */
+struct crid_container_image {
+	json_t *doc;
+	struct crid_image_defaults d;
+	const char *stop_signal;
+};
+int crid_container_image_load(const char *config, size_t len, struct crid_container_image *h, struct crid_err *err);
+void crid_container_image_clear(struct crid_container_image *h);
+/* The signal StopContainer sends: the config's, else the image's, else
+ * SIGTERM. */
+int crid_container_stop_signal(const Runtime__V1__ContainerConfig *config, const char *image_signal);
+/* The pod's user namespace (NULL: none), checked against what the
+ * container config echoes of it. */
+int crid_container_userns(const struct crid_pod *pod, const Runtime__V1__ContainerConfig *cfg,
+			  const Runtime__V1__UserNamespace **out, struct crid_err *err);
+/* The host ID that ID 0 of the mappings maps to. */
+uint32_t crid_container_userns_root(Runtime__V1__IDMapping *const *m, size_t n);
+/* Writes <dir>/config.json and keeps c->process and c->resources. sources:
+ * the staged mount sources (crid_container_stage_mounts). */
+int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
+				const struct crid_container_image *img, const struct crid_spec_host *host,
+				const Runtime__V1__UserNamespace *userns, char *const *sources, struct crid_err *err);
+
+/* The container's mounts (container_mounts.c). userns_fd is the pod's user
+ * namespace, -1 for none; root_uid/root_gid its root on the host. */
+int crid_container_mount_rootfs(struct crid_container *c, const struct crid_image_use *img, int userns_fd,
+				uid_t root_uid, gid_t root_gid, struct crid_err *err);
+/* Stages every config mount's source under <dir>/mounts; *sources has one
+ * path per config mount (NULL for one the spec's checks will refuse). */
+int crid_container_stage_mounts(struct crid_runtime *rt, struct crid_container *c, int userns_fd, char ***sources,
+				struct crid_err *err);
+void crid_container_mount_sources_free(char **sources, size_t n);
+/* Detaches every mount below dir (a container's directory). */
+int crid_container_unmount_all(const char *dir, struct crid_err *err);
 
 #endif

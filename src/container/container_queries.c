@@ -29,6 +29,25 @@
 
 /* ---- status and lists ---- */
 
+/* ContainerStatus.user: process.user of the config the runtime ran. */
+static int fill_user(json_t *process, Runtime__V1__ContainerUser *user, Runtime__V1__LinuxContainerUser *l,
+		     int64_t **gids, struct crid_err *err)
+{
+	json_t *u = json_object_get(process, "user"), *g, *all = json_object_get(u, "additionalGids");
+	size_t i;
+
+	l->uid = (int64_t)json_integer_value(json_object_get(u, "uid"));
+	l->gid = (int64_t)json_integer_value(json_object_get(u, "gid"));
+	*gids = calloc(json_array_size(all) + 1, sizeof(**gids));
+	if (!*gids)
+		return crid_err_nomem(err, "container status");
+	json_array_foreach(all, i, g)
+		(*gids)[l->n_supplemental_groups++] = (int64_t)json_integer_value(g);
+	l->supplemental_groups = *gids;
+	user->linux = l;
+	return 0;
+}
+
 static int container_status(void *data, const ProtobufCMessage *request, struct crid_call *call,
 			    struct crid_err *err)
 {
@@ -38,8 +57,13 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	struct crid_container_view v;
 	Runtime__V1__ContainerStatusResponse__InfoEntry entry = RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INFO_ENTRY__INIT;
 	Runtime__V1__ContainerStatusResponse__InfoEntry *entries[] = { &entry };
+	Runtime__V1__ContainerResources resources = RUNTIME__V1__CONTAINER_RESOURCES__INIT;
+	Runtime__V1__ContainerUser user = RUNTIME__V1__CONTAINER_USER__INIT;
+	Runtime__V1__LinuxContainerUser luser = RUNTIME__V1__LINUX_CONTAINER_USER__INIT;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_free_ char *info = NULL;
+	struct crid_resources_report report;
+	_cleanup_free_ int64_t *gids = NULL;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -49,6 +73,16 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	/* The state lock only: never held across a runtime call. */
 	pthread_mutex_lock(&c->state_lock);
 	crid_container_view_fill(c, &v);
+	/* What the runtime was given (after updates), and who the process
+	 * runs as: the kubelet shows these as they took effect. */
+	crid_spec_resources_report(c->resources, c->process, &report);
+	resources.linux = &report.linux;
+	v.status.resources = &resources;
+	if ((r = fill_user(c->process, &user, &luser, &gids, err)) < 0) {
+		pthread_mutex_unlock(&c->state_lock);
+		return r;
+	}
+	v.status.user = &user;
 	if (req->verbose) {
 		/* Verbose is for people debugging: the spec is read from the bundle
 		 * rather than kept in memory for every container. */
@@ -302,8 +336,10 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 	Runtime__V1__UpdateContainerResourcesResponse resp = RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_(json_decrefp) json_t *res = NULL;
+	json_t *applied;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
+	struct crid_spec_host host;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -312,11 +348,32 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "linux resources are missing");
 	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
 		return r;
-	if ((r = crid_spec_resources(req->linux, &res, err)) < 0)
-		return r;
+	crid_spec_host_probe(&host);
+	if ((r = crid_spec_resources(req->linux, &host, &res, err)) < 0)
+		return crid_err_wrap(err, "linux.");
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
+	crid_container_collect_exit_locked(rt, c);
+	if (c->state == CRID_CTR_EXITED) {
+		pthread_mutex_unlock(&c->lock);
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not running", c->id);
+	}
 	r = crid_oci_update(&oci, c->id, res, err);
+	if (r == 0) {
+		/* What the runtime now holds: the old values with the new
+		 * ones over them, as "update" sets only what it is given. */
+		applied = json_deep_copy(c->resources);
+		if (applied && json_object_update_recursive(applied, res) == 0) {
+			pthread_mutex_lock(&c->state_lock);
+			json_decref(c->resources);
+			c->resources = applied;
+			crid_container_persist(rt, c);
+			pthread_mutex_unlock(&c->state_lock);
+		} else {
+			json_decref(applied);
+			log_warn("cannot record updated resources: out of memory", "container", c->id);
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;

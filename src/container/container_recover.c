@@ -93,6 +93,7 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 	c->shim_pid = (pid_t)json_integer_value(json_object_get(st, "shim_pid"));
 	c->pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
 	c->process = json_incref(json_object_get(st, "process"));
+	c->resources = json_incref(json_object_get(st, "resources"));
 	if (!c->image_name || !c->image_id || !c->image_shown || !c->image_ref || !c->log_path || !c->cgroups_path ||
 	    asprintf(&c->name_key, "%s_%s_%u", m->name, c->pod_id, m->attempt) < 0 ||
 	    asprintf(&c->dir, "%s/%s", rt->containers_dir, c->id) < 0 ||
@@ -134,6 +135,7 @@ fail:
 		if (c->config)
 			protobuf_c_message_free_unpacked(&c->config->base, NULL);
 		json_decref(c->process);
+		json_decref(c->resources);
 		free(c->image_name);
 		free(c->image_id);
 		free(c->image_shown);
@@ -175,8 +177,6 @@ static void remove_unknown_dirs(struct crid_runtime *rt, const char *dir, bool r
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		log_info("removing what an interrupted create left", "path", path);
 		if (run_dir) {
-			char rootfs[PATH_MAX + 8];
-
 			/* A create the runtime finished: its process waits to start. */
 			for (size_t i = 0; i < rt->cfg->n_runtimes; i++) {
 				char root[PATH_MAX];
@@ -186,8 +186,9 @@ static void remove_unknown_dirs(struct crid_runtime *rt, const char *dir, bool r
 						     &oci);
 				crid_oci_delete(&oci, de->d_name, &err);
 			}
-			snprintf(rootfs, sizeof(rootfs), "%s/rootfs", path);
-			umount2(rootfs, MNT_DETACH);
+			/* Its root file system and staged volumes. */
+			if (crid_container_unmount_all(path, &err) < 0)
+				log_warn("cannot unmount a leftover", "path", path, "error", err.msg);
 		}
 		if (crid_rmtree_at(AT_FDCWD, path, &err) < 0)
 			log_warn("cannot remove a leftover", "path", path, "error", err.msg);

@@ -1,8 +1,8 @@
-/* Containers: CreateContainer through RemoveContainer, ContainerStatus,
- * ListContainers, ExecSync, ReopenContainerLog, UpdateContainerResources.
- * A container is an overlay root file system, a bundle, and a crid-shim
- * that runs "<runtime> create" and watches it; start, stop and exec are
- * runtime calls. Status and lists answer from memory. */
+/* Containers: CreateContainer, StartContainer, StopContainer,
+ * RemoveContainer. A container is an overlay root file system and staged
+ * volumes (container_mounts.c), a bundle, and a crid-shim that runs
+ * "<runtime> create" and watches it; start, stop and exec are runtime
+ * calls. Status and lists answer from memory (container_queries.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -40,194 +40,17 @@ static void image_use_freep(struct crid_image_use *u)
 	crid_image_use_free(u);
 }
 
-/* ---- the image's defaults ---- */
-
-static char **json_strv(json_t *arr, size_t *n)
-{
-	size_t count = json_is_array(arr) ? json_array_size(arr) : 0;
-	char **v = calloc(count + 1, sizeof(*v));
-
-	*n = 0;
-	if (!v)
-		return NULL;
-	for (size_t i = 0; i < count; i++) {
-		const char *s = json_string_value(json_array_get(arr, i));
-
-		if (s)
-			v[(*n)++] = (char *)s; /* borrowed from the document */
-	}
-	return v;
-}
-
-struct image_defaults_holder {
-	json_t *doc;
-	struct crid_image_defaults d;
-	const char *stop_signal;
-};
-
-static void image_defaults_clear(struct image_defaults_holder *h)
-{
-	free(h->d.entrypoint);
-	free(h->d.cmd);
-	free(h->d.env);
-	json_decref(h->doc);
-}
-
-static int image_defaults(const char *config, size_t len, struct image_defaults_holder *h, struct crid_err *err)
-{
-	json_t *c;
-
-	memset(h, 0, sizeof(*h));
-	h->doc = json_loadb(config, len, 0, NULL);
-	if (!h->doc)
-		return crid_err_set(err, CRID_INTERNAL, 0, "the image config is not JSON");
-	c = json_object_get(h->doc, "config");
-	h->d.entrypoint = json_strv(json_object_get(c, "Entrypoint"), &h->d.n_entrypoint);
-	h->d.cmd = json_strv(json_object_get(c, "Cmd"), &h->d.n_cmd);
-	h->d.env = json_strv(json_object_get(c, "Env"), &h->d.n_env);
-	h->d.working_dir = json_string_value(json_object_get(c, "WorkingDir"));
-	h->d.user = json_string_value(json_object_get(c, "User"));
-	h->stop_signal = json_string_value(json_object_get(c, "StopSignal"));
-	if (!h->d.entrypoint || !h->d.cmd || !h->d.env)
-		return crid_err_nomem(err, "image config");
-	if (!h->d.user)
-		h->d.user = "";
-	return 0;
-}
-
-/* "SIGTERM", "TERM", "15", "RTMIN+3" → a signal number; SIGTERM when the
- * name means nothing (an image's StopSignal is free text). */
-static int signal_number(const char *name)
-{
-	char *end;
-	long n;
-
-	if (!name || !*name)
-		return SIGTERM;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	if (strncasecmp(name, "RTMIN", 5) == 0) {
-		n = name[5] == '+' ? strtol(name + 6, &end, 10) : (end = (char *)name + 5, 0);
-		return *end == '\0' && SIGRTMIN + n <= SIGRTMAX ? SIGRTMIN + (int)n : SIGTERM;
-	}
-	for (int sig = 1; sig < NSIG; sig++) {
-		const char *abbrev = sigabbrev_np(sig);
-
-		if (abbrev && strcasecmp(abbrev, name) == 0)
-			return sig;
-	}
-	n = strtol(name, &end, 10);
-	return *end == '\0' && n > 0 && n < NSIG ? (int)n : SIGTERM;
-}
-
-/* The config's stop signal (a CRI enum named after the signal) wins over
- * the image's. */
-static int stop_signal_of(const Runtime__V1__ContainerConfig *config, const char *image_signal)
-{
-	const ProtobufCEnumValue *v;
-
-	if (config->stop_signal == RUNTIME__V1__SIGNAL__SIGNAL_RUNTIME_DEFAULT)
-		return signal_number(image_signal);
-	v = protobuf_c_enum_descriptor_get_value(&runtime__v1__signal__descriptor, config->stop_signal);
-	if (!v || strncmp(v->name, "SIGNAL_", 7) != 0)
-		return signal_number(image_signal);
-	if (strncmp(v->name + 7, "SIGRTMINPLUS", 12) == 0)
-		return SIGRTMIN + atoi(v->name + 19);
-	if (strncmp(v->name + 7, "SIGRTMAXMINUS", 13) == 0)
-		return SIGRTMAX - atoi(v->name + 20);
-	if (strcmp(v->name + 7, "SIGRTMAX") == 0)
-		return SIGRTMAX;
-	return signal_number(v->name + 7);
-}
-
-/* Reads a file of the container's root file system, resolving symbolic
- * links inside it (RESOLVE_IN_ROOT): an image's /etc/passwd may be a link
- * pointing anywhere. NULL when the file is absent. */
-static char *read_in_root(const char *root, const char *path)
-{
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	_cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *data = NULL;
-	size_t len = 0, cap = 0;
-
-	if (root_fd < 0)
-		return NULL;
-	fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-	if (fd < 0)
-		return NULL;
-	for (;;) {
-		ssize_t n;
-
-		if (len + 4097 > cap) {
-			char *grown;
-
-			if (cap >= (1 << 20))
-				return NULL; /* no sane passwd file is this big */
-			grown = realloc(data, cap ? cap * 2 : 8192);
-			if (!grown)
-				return NULL;
-			data = grown;
-			cap = cap ? cap * 2 : 8192;
-		}
-		n = read(fd, data + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return NULL;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (!data)
-		return strdup("");
-	data[len] = '\0';
-	return take_ptr(&data);
-}
-
-/* ---- the root file system ---- */
-
-static int mount_rootfs(const struct crid_container *c, const struct crid_image_use *img, struct crid_err *err)
-{
-	_cleanup_free_ char *opts = NULL, *upper = NULL, *work = NULL;
-	size_t len = 64;
-	char *p;
-	int r;
-
-	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0)
-		return crid_err_nomem(err, "overlay paths");
-	if ((r = crid_mkdir_p(upper, 0755, err)) < 0 || (r = crid_mkdir_p(work, 0700, err)) < 0 ||
-	    (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
-		return r;
-	if (img->n_layers == 0)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "image %s has no layers", img->id);
-	for (size_t i = 0; i < img->n_layers; i++)
-		len += strlen(img->layer_dirs[i]) + 1;
-	len += strlen(upper) + strlen(work) + 32;
-	opts = malloc(len);
-	if (!opts)
-		return crid_err_nomem(err, "overlay options");
-	/* overlayfs lists the top layer first. */
-	p = opts + sprintf(opts, "lowerdir=");
-	for (size_t i = img->n_layers; i-- > 0;)
-		p += sprintf(p, "%s%s", img->layer_dirs[i], i ? ":" : "");
-	sprintf(p, ",upperdir=%s,workdir=%s", upper, work);
-	if (strlen(opts) >= 4096)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
-				    "image %s has too many layers for one overlay mount (%zu)", img->id, img->n_layers);
-	if (mount("overlay", c->rootfs, "overlay", MS_NODEV, opts) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "mount the root file system at %s", c->rootfs);
-	return 0;
-}
+/* ---- the container's files ---- */
 
 /* Undoes everything CreateContainer made on disk; safe to repeat. */
 static int remove_container_files(struct crid_container *c, struct crid_err *err)
 {
 	int r;
 
-	if (umount2(c->rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		return crid_err_set(err, CRID_INTERNAL, errno, "unmount %s", c->rootfs);
-	r = crid_rmtree_at(AT_FDCWD, c->dir, err);
+	/* The root file system and every staged volume are below it. */
+	r = crid_container_unmount_all(c->dir, err);
+	if (r == 0)
+		r = crid_rmtree_at(AT_FDCWD, c->dir, err);
 	if (r == 0)
 		r = crid_rmtree_at(AT_FDCWD, c->upper, err);
 	return r;
@@ -377,79 +200,6 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 	return 0;
 }
 
-/* The bundle: config.json built from the image, the config and the pod. */
-static int write_bundle(struct crid_container *c, struct crid_pod *pod, const struct image_defaults_holder *img,
-			struct crid_err *err)
-{
-	_cleanup_free_ char *passwd = read_in_root(c->rootfs, "/etc/passwd");
-	_cleanup_free_ char *group = read_in_root(c->rootfs, "/etc/group");
-	_cleanup_free_ char *text = NULL, *user_spec = NULL;
-	_cleanup_(json_decrefp) json_t *spec = NULL;
-	_cleanup_close_ int dirfd = -1;
-	const Runtime__V1__LinuxContainerSecurityContext *sc = c->config->linux ? c->config->linux->security_context
-										 : NULL;
-	struct crid_user_ids ids = { 0 };
-	struct crid_spec_input in = { 0 };
-	int r;
-
-	/* run_as_user / run_as_username win over the image's user. */
-	if (sc && sc->run_as_username && *sc->run_as_username) {
-		user_spec = strdup(sc->run_as_username);
-	} else if (sc && sc->run_as_user) {
-		if (asprintf(&user_spec, "%lld", (long long)sc->run_as_user->value) < 0)
-			user_spec = NULL;
-	} else {
-		user_spec = strdup(img->d.user);
-	}
-	if (!user_spec)
-		return crid_err_nomem(err, "user");
-	if (sc && sc->run_as_group && strchr(user_spec, ':') == NULL) {
-		char *with_group;
-
-		if (asprintf(&with_group, "%s:%lld", user_spec, (long long)sc->run_as_group->value) < 0)
-			return crid_err_nomem(err, "user");
-		free(user_spec);
-		user_spec = with_group;
-	}
-	r = crid_spec_resolve_user(user_spec, passwd, group, &ids, err);
-	if (r < 0)
-		return crid_err_wrap(err, "user %s: ", user_spec);
-	in.container_id = c->id;
-	in.rootfs = c->rootfs;
-	in.hostname = pod->config->hostname; /* empty: the node's */
-	in.hosts_file = pod->ns.hosts_path;
-	in.resolv_conf_file = pod->ns.resolv_path;
-	in.hostname_file = pod->ns.hostname_path;
-	in.shm_path = pod->ns.shm_path;
-	in.cgroups_path = c->cgroups_path;
-	in.ns.network = pod->ns.net_path;
-	in.ns.ipc = pod->ns.ipc_path;
-	in.ns.uts = pod->ns.uts_path;
-	in.ns.pid = pod->ns.pid_ns_path;
-	in.ns.host_network = pod->ns.net_path == NULL;
-	in.ns.host_ipc = pod->ns.ipc_path == NULL;
-	in.ns.host_pid = pod->config->linux && pod->config->linux->security_context &&
-			 pod->config->linux->security_context->namespace_options &&
-			 pod->config->linux->security_context->namespace_options->pid ==
-				 RUNTIME__V1__NAMESPACE_MODE__NODE;
-	in.image = &img->d;
-	in.config = c->config;
-	in.pod_linux = pod->config->linux;
-	in.user = &ids;
-	r = crid_spec_build(&in, &spec, err);
-	crid_user_ids_free(&ids);
-	if (r < 0)
-		return r;
-	c->process = json_deep_copy(json_object_get(spec, "process"));
-	text = json_dumps(spec, JSON_COMPACT);
-	if (!text || !c->process)
-		return crid_err_nomem(err, "config.json");
-	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", c->dir);
-	return crid_write_file_at(dirfd, "config.json", text, strlen(text), 0600, err);
-}
-
 /* What the kubelet and kubectl show: the kubelet creates containers by
  * image ID, and the peers answer with the name the user wrote (or the
  * image's tag) and a repo digest, not the ID twice. */
@@ -472,11 +222,30 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 			    struct crid_err *err)
 {
 	_cleanup_(image_use_freep) struct crid_image_use img = { 0 };
-	struct image_defaults_holder defaults;
+	struct crid_container_image defaults;
+	const Runtime__V1__UserNamespace *userns = NULL;
+	_cleanup_close_ int userns_fd = -1;
+	char **sources = NULL;
 	char runtime_root[PATH_MAX];
 	struct crid_oci_runtime oci;
+	struct crid_spec_host host;
+	uid_t root_uid = 0;
+	gid_t root_gid = 0;
 	int r;
 
+	crid_spec_host_probe(&host);
+	if ((r = crid_container_userns(pod, c->config, &userns, err)) < 0)
+		return r;
+	if (userns) {
+		if (!pod->ns.user_path)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "the pod sandbox's user namespace is gone");
+		userns_fd = open(pod->ns.user_path, O_RDONLY | O_CLOEXEC);
+		if (userns_fd < 0)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, errno, "the pod's user namespace %s",
+					    pod->ns.user_path);
+		root_uid = crid_container_userns_root(userns->uids, userns->n_uids);
+		root_gid = crid_container_userns_root(userns->gids, userns->n_gids);
+	}
 	r = crid_images_use(rt->images, c->image_name, &img, err);
 	if (r == 0)
 		r = crid_images_hold(rt->images, c->id, &img, err);
@@ -485,18 +254,22 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	r = name_image(c, &img);
 	if (r < 0)
 		return crid_err_nomem(err, "image names");
-	r = image_defaults(img.config, img.config_len, &defaults, err);
+	r = crid_container_image_load(img.config, img.config_len, &defaults, err);
 	if (r < 0) {
-		image_defaults_clear(&defaults);
+		crid_container_image_clear(&defaults);
 		return r;
 	}
-	c->stop_signal = stop_signal_of(c->config, defaults.stop_signal);
-	r = crid_mkdir_p(c->dir, 0700, err);
+	c->stop_signal = crid_container_stop_signal(c->config, defaults.stop_signal);
+	/* 0711: a user-namespaced runtime passes through as "other". */
+	r = crid_mkdir_p(c->dir, 0711, err);
 	if (r == 0)
-		r = mount_rootfs(c, &img, err);
+		r = crid_container_mount_rootfs(c, &img, userns_fd, root_uid, root_gid, err);
 	if (r == 0)
-		r = write_bundle(c, pod, &defaults, err);
-	image_defaults_clear(&defaults);
+		r = crid_container_stage_mounts(rt, c, userns_fd, &sources, err);
+	if (r == 0)
+		r = crid_container_write_bundle(rt, c, pod, &defaults, &host, userns, sources, err);
+	crid_container_mount_sources_free(sources, c->config->n_mounts);
+	crid_container_image_clear(&defaults);
 	if (r < 0)
 		return r;
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);

@@ -1,12 +1,17 @@
 /* Runtime handler binaries (handler.h). */
 #include "oci/handler.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/cleanup.h"
+#include "oci/oci_runtime.h"
 
 static int executable_file(const char *path)
 {
@@ -51,4 +56,42 @@ int crid_handler_binary(const struct crid_runtime_handler *h, char *out, size_t 
 	}
 	return crid_err_set(err, CRID_FAILED_PRECONDITION, ENOENT, "runtime handler %s: %s not found in PATH",
 			    h->name, h->path);
+}
+
+static bool listed(json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return true;
+	}
+	return false;
+}
+
+void crid_handler_features(const struct crid_runtime_handler *h, struct crid_handler_features *out)
+{
+	struct crid_oci_runtime oci = { .handler = h->name, .root = "/" };
+	json_auto_t *f = NULL;
+	struct crid_err err;
+	char path[4096], version[128];
+	int major = 0, minor = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (crid_handler_binary(h, path, sizeof(path), &err) < 0)
+		return;
+	oci.path = path;
+	if (crid_oci_features(&oci, &f, &err) == 0) {
+		out->user_namespaces = listed(json_object_get(json_object_get(f, "linux"), "namespaces"), "user");
+		out->rro = listed(json_object_get(f, "mountOptions"), "rro");
+		return;
+	}
+	/* crun before 1.9 has no "features"; it has done user namespaces
+	 * all along, and "rro" since 1.4. */
+	if (crid_oci_version(&oci, version, sizeof(version), &err) == 0 &&
+	    sscanf(version, "crun version %d.%d", &major, &minor) == 2) {
+		out->user_namespaces = true;
+		out->rro = major > 1 || (major == 1 && minor >= 4);
+	}
 }

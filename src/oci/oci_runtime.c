@@ -294,6 +294,42 @@ static int simple(const struct crid_oci_runtime *rt, const char *verb, const cha
 	return rc;
 }
 
+#define FEATURES_OUTPUT_MAX 65536
+
+int crid_oci_features(const struct crid_oci_runtime *rt, json_t **features, struct crid_err *err)
+{
+	const char *argv[] = { rt->path, "features", NULL };
+	struct run r = { .argv = argv };
+	int rc;
+
+	*features = NULL;
+	r.out.max = FEATURES_OUTPUT_MAX;
+	r.errout.max = MAX_RUNTIME_STDERR;
+	rc = run_process(&r, err);
+	if (rc == 0 && exited_ok(&r))
+		*features = json_loadb(r.out.data ? r.out.data : "", r.out.len, 0, NULL);
+	if (rc == 0 && !*features)
+		rc = crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "%s features: %s", rt->handler, complaint(&r));
+	run_clear(&r);
+	return rc;
+}
+
+int crid_oci_version(const struct crid_oci_runtime *rt, char *buf, size_t size, struct crid_err *err)
+{
+	const char *argv[] = { rt->path, "--version", NULL };
+	struct run r = { .argv = argv };
+	int rc;
+
+	r.out.max = r.errout.max = MAX_RUNTIME_STDERR;
+	rc = run_process(&r, err);
+	if (rc == 0 && !(exited_ok(&r) && r.out.data))
+		rc = crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "%s --version: %s", rt->handler, complaint(&r));
+	if (rc == 0)
+		snprintf(buf, size, "%.*s", (int)strcspn(r.out.data, "\n"), r.out.data);
+	run_clear(&r);
+	return rc;
+}
+
 int crid_oci_start(const struct crid_oci_runtime *rt, const char *id, struct crid_err *err)
 {
 	const char *args[] = { "start", id };

@@ -34,6 +34,13 @@ int crid_oci_delete(const struct crid_oci_runtime *rt, const char *id, struct cr
 /* "state": the runtime's JSON; NOT_FOUND when it does not know id. */
 int crid_oci_state(const struct crid_oci_runtime *rt, const char *id, json_t **state, struct crid_err *err);
 
+/* "features" (runc 1.1 and later): what the runtime supports, as JSON.
+ * FAILED_PRECONDITION when it has no such command (crun 1.8). */
+int crid_oci_features(const struct crid_oci_runtime *rt, json_t **features, struct crid_err *err);
+
+/* "--version": its first line ("crun version 1.8.1"), into buf. */
+int crid_oci_version(const struct crid_oci_runtime *rt, char *buf, size_t size, struct crid_err *err);
+
 /* "update --resources -" with the OCI linux.resources object. */
 int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err);
 

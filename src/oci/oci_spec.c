@@ -1,14 +1,9 @@
 /* config.json for a container (OCI runtime spec 1.0.2, as runc 1.1 and crun
  * 1.8 read it), with containerd's CRI plugin as the reference for what a
  * Kubernetes container gets by default. This file: the whole document and
- * its process and namespaces; mounts, capabilities, resources, devices and
- * users are in oci_spec_*.c. Left out on purpose:
- *   - seccomp: containers run unconfined (crid has no seccomp support yet;
- *     RuntimeDefault is honoured as unconfined, a Localhost profile is
- *     refused rather than silently ignored);
- *   - AppArmor and SELinux: this host has neither. As containerd does when
- *     AppArmor is disabled, runtime/default and unconfined are accepted and
- *     a Localhost profile is refused; SELinux options are ignored;
+ * its process and namespaces; mounts, capabilities, seccomp, AppArmor and
+ * SELinux, resources, devices and users are in oci_spec_*.c. Left out on
+ * purpose:
  *   - sysctls: the pod sets them in the namespaces it pins, which every
  *     container joins;
  *   - a cgroup namespace: none on a cgroup v1 host, as containerd and
@@ -25,7 +20,6 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define NOFILE_LIMIT 1048576 /* containerd's and Docker's default */
-#define OOM_SCORE_ADJ_MAX 1000
 
 int crid_spec_process_args(const struct crid_image_defaults *image, const Runtime__V1__ContainerConfig *config,
 			   char ***argv, size_t *argc, struct crid_err *err)
@@ -291,7 +285,7 @@ static json_t *build_rlimits(void)
 }
 
 static int build_process(const struct crid_spec_input *in, const Runtime__V1__LinuxContainerSecurityContext *sc,
-			 const char *hostname, json_t **out, struct crid_err *err)
+			 const struct crid_spec_host *host, const char *hostname, json_t **out, struct crid_err *err)
 {
 	const Runtime__V1__ContainerConfig *c = in->config;
 	const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
@@ -343,19 +337,21 @@ static int build_process(const struct crid_spec_input *in, const Runtime__V1__Li
 	}
 	bad |= json_object_set_new(p, "cwd", json_string(cwd));
 
-	r = crid_spec_capabilities(sc, crid_spec_held_capabilities(), &v, err);
+	r = crid_spec_capabilities(sc, host->held_caps, &v, err);
 	if (r < 0)
 		return r;
 	bad |= json_object_set_new(p, "capabilities", v);
 	bad |= json_object_set_new(p, "rlimits", build_rlimits());
 	bad |= json_object_set_new(p, "noNewPrivileges", json_boolean(sc && sc->no_new_privs));
-	/* Only ever raised: lowering it below crid's own needs
-	 * CAP_SYS_RESOURCE, and the kubelet's negative values (for
-	 * guaranteed pods) would make the runtime fail. */
-	if (res && res->oom_score_adj > 0) {
-		int64_t adj = res->oom_score_adj > OOM_SCORE_ADJ_MAX ? OOM_SCORE_ADJ_MAX : res->oom_score_adj;
+	{
+		int64_t adj;
+		bool set;
 
-		bad |= json_object_set_new(p, "oomScoreAdj", json_integer(adj));
+		r = crid_spec_oom_score_adj(res, host, &adj, &set, err);
+		if (r < 0)
+			return crid_err_wrap(err, "linux.resources.");
+		if (set)
+			bad |= json_object_set_new(p, "oomScoreAdj", json_integer(adj));
 	}
 	if (bad)
 		return crid_err_nomem(err, "process");
@@ -390,10 +386,9 @@ static int build_namespaces(const struct crid_spec_input *in, const Runtime__V1_
 
 	if (!a)
 		return crid_err_nomem(err, "linux.namespaces");
-	if (opt && opt->userns_options && opt->userns_options->mode != RUNTIME__V1__NAMESPACE_MODE__NODE)
-		return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-				    "linux.security_context.namespace_options.userns_options: user namespaces are not "
-				    "supported");
+	/* First, so that the others are joined or made from inside it. */
+	if (in->userns_path)
+		bad |= add_ns(a, "user", in->userns_path);
 	if (!ns->host_network && !ns->network)
 		return crid_err_set(err, CRID_INTERNAL, 0, "pod network namespace: no path and not the host's");
 	if (!ns->host_ipc && !ns->ipc)
@@ -403,9 +398,9 @@ static int build_namespaces(const struct crid_spec_input *in, const Runtime__V1_
 		if (pid_mode == RUNTIME__V1__NAMESPACE_MODE__CONTAINER)
 			bad |= add_ns(a, "pid", NULL);
 		else if (pid_mode == RUNTIME__V1__NAMESPACE_MODE__TARGET && !ns->pid)
-			return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-					    "linux.security_context.namespace_options.pid: TARGET (%s) without the "
-					    "target's PID namespace is not supported",
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "linux.security_context.namespace_options.pid: TARGET (%s) names no running "
+					    "container of the pod",
 					    opt->target_id ? opt->target_id : "");
 		else
 			bad |= add_ns(a, "pid", ns->pid);
@@ -425,22 +420,25 @@ static int build_namespaces(const struct crid_spec_input *in, const Runtime__V1_
 
 /* ---- linux ---- */
 
-/* Without a hugetlb controller, runc fails on any hugepage limit, and the
- * kubelet sends one (0) per page size the kernel has. containerd drops
- * them in that case too. */
-static bool hugetlb_available(void)
+/* linux.uidMappings / gidMappings: the pod's, which the runtime needs
+ * even when it joins the namespace rather than making it. */
+static json_t *id_mappings(Runtime__V1__IDMapping *const *m, size_t n)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	char line[512];
+	json_t *a = json_array();
 
-	if (access("/sys/fs/cgroup/hugetlb", F_OK) == 0)
-		return true;
-	f = fopen("/sys/fs/cgroup/cgroup.controllers", "re");
-	return f && fgets(line, sizeof(line), f) && strstr(line, "hugetlb");
+	for (size_t i = 0; a && i < n; i++) {
+		if (json_array_append_new(a, json_pack("{s:I, s:I, s:I}", "containerID", (json_int_t)m[i]->container_id,
+						       "hostID", (json_int_t)m[i]->host_id, "size",
+						       (json_int_t)m[i]->length)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 static int build_linux(const struct crid_spec_input *in, const Runtime__V1__LinuxContainerSecurityContext *sc,
-		       const char *propagation, json_t **out, struct crid_err *err)
+		       const struct crid_spec_host *host, const char *propagation, json_t **out, struct crid_err *err)
 {
 	const Runtime__V1__ContainerConfig *c = in->config;
 	bool privileged = sc && sc->privileged;
@@ -458,11 +456,13 @@ static int build_linux(const struct crid_spec_input *in, const Runtime__V1__Linu
 	if (in->cgroups_path && *in->cgroups_path)
 		bad |= json_object_set_new(l, "cgroupsPath", json_string(in->cgroups_path));
 
-	r = crid_spec_resources(c->linux ? c->linux->resources : NULL, &res, err);
+	if (in->userns) {
+		bad |= json_object_set_new(l, "uidMappings", id_mappings(in->userns->uids, in->userns->n_uids));
+		bad |= json_object_set_new(l, "gidMappings", id_mappings(in->userns->gids, in->userns->n_gids));
+	}
+	r = crid_spec_resources(c->linux ? c->linux->resources : NULL, host, &res, err);
 	if (r < 0)
 		return crid_err_wrap(err, "linux.resources.");
-	if (json_object_get(res, "hugepageLimits") && !hugetlb_available())
-		json_object_del(res, "hugepageLimits");
 	r = crid_spec_devices(c, privileged, &devices, &rules, err);
 	if (r < 0)
 		return r;
@@ -473,7 +473,7 @@ static int build_linux(const struct crid_spec_input *in, const Runtime__V1__Linu
 	else
 		json_decref(devices);
 
-	r = crid_spec_masked_paths(sc, &masked, &ro, err);
+	r = crid_spec_masked_paths(sc, in->userns != NULL, &masked, &ro, err);
 	if (r < 0)
 		return r;
 	if (json_array_size(masked) > 0)
@@ -494,11 +494,6 @@ static int build_linux(const struct crid_spec_input *in, const Runtime__V1__Linu
 
 /* ---- checks ---- */
 
-static bool localhost_profile(const char *deprecated_name)
-{
-	return deprecated_name && strncmp(deprecated_name, "localhost/", 10) == 0;
-}
-
 static int check_security(const struct crid_spec_input *in, const Runtime__V1__LinuxContainerSecurityContext *sc,
 			  struct crid_err *err)
 {
@@ -509,27 +504,11 @@ static int check_security(const struct crid_spec_input *in, const Runtime__V1__L
 	if (sc->privileged && !(psc && psc->privileged))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "linux.security_context.privileged: the pod sandbox is not privileged");
-	if (sc->seccomp && sc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost)
-		return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-				    "linux.security_context.seccomp: localhost profile %s: crid does not support "
-				    "seccomp profiles",
-				    sc->seccomp->localhost_ref ? sc->seccomp->localhost_ref : "");
-	if (sc->apparmor && sc->apparmor->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost)
-		return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-				    "linux.security_context.apparmor: localhost profile %s: AppArmor is not supported",
-				    sc->apparmor->localhost_ref ? sc->apparmor->localhost_ref : "");
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	if (localhost_profile(sc->seccomp_profile_path))
-		return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-				    "linux.security_context.seccomp_profile_path: %s: crid does not support seccomp "
-				    "profiles",
-				    sc->seccomp_profile_path);
-	if (localhost_profile(sc->apparmor_profile))
-		return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-				    "linux.security_context.apparmor_profile: %s: AppArmor is not supported",
-				    sc->apparmor_profile);
-#pragma GCC diagnostic pop
+	/* All capabilities in a user namespace are none outside it: the
+	 * kubelet never asks for both. */
+	if (sc->privileged && in->userns)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.privileged: not with a user namespace");
 	return 0;
 }
 
@@ -569,17 +548,24 @@ static json_t *build_annotations(const Runtime__V1__ContainerConfig *c)
 int crid_spec_build(const struct crid_spec_input *in, json_t **out, struct crid_err *err)
 {
 	const Runtime__V1__LinuxContainerSecurityContext *sc;
+	const struct crid_spec_host *hostinfo = in ? in->host : NULL;
+	struct crid_spec_host probed;
 	json_auto_t *spec = NULL;
-	json_t *root, *v = NULL;
+	json_t *root, *v = NULL, *seccomp = NULL;
 	const char *hostname, *propagation = NULL;
 	char host[256];
 	bool readonly, privileged;
+	uint64_t caps, ambient;
 	int r, bad = 0;
 
 	*out = NULL;
 	r = check_input(in, err);
 	if (r < 0)
 		return r;
+	if (!hostinfo) {
+		crid_spec_host_probe(&probed);
+		hostinfo = &probed;
+	}
 	sc = in->config->linux ? in->config->linux->security_context : NULL;
 	privileged = sc && sc->privileged;
 	readonly = in->readonly_rootfs || (sc && sc->readonly_rootfs);
@@ -608,7 +594,7 @@ int crid_spec_build(const struct crid_spec_input *in, json_t **out, struct crid_
 	if (in->ns.uts)
 		bad |= json_object_set_new(spec, "hostname", json_string(hostname));
 
-	r = build_process(in, sc, hostname, &v, err);
+	r = build_process(in, sc, hostinfo, hostname, &v, err);
 	if (r < 0)
 		return r;
 	bad |= json_object_set_new(spec, "process", v);
@@ -618,10 +604,23 @@ int crid_spec_build(const struct crid_spec_input *in, json_t **out, struct crid_
 		return r;
 	bad |= json_object_set_new(spec, "mounts", v);
 
-	r = build_linux(in, sc, propagation, &v, err);
+	r = build_linux(in, sc, hostinfo, propagation, &v, err);
 	if (r < 0)
 		return r;
 	bad |= json_object_set_new(spec, "linux", v);
+
+	/* The filter allows what the capabilities the process ends up with
+	 * allow. */
+	r = crid_spec_capability_sets(sc, hostinfo->held_caps, &caps, &ambient, err);
+	if (r == 0)
+		r = crid_spec_seccomp(sc, in->seccomp_default, caps, hostinfo, &seccomp, err);
+	if (r < 0)
+		return r;
+	if (seccomp)
+		bad |= json_object_set_new(v, "seccomp", seccomp);
+	r = crid_spec_lsm(sc, hostinfo, json_object_get(spec, "process"), v, err);
+	if (r < 0)
+		return r;
 	bad |= json_object_set_new(spec, "annotations", build_annotations(in->config));
 	if (bad)
 		return crid_err_nomem(err, "config.json");

@@ -115,16 +115,16 @@ static json_t *cap_array(uint64_t set)
 	return a;
 }
 
-int crid_spec_capabilities(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t held, json_t **out,
-			   struct crid_err *err)
+int crid_spec_capability_sets(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t held, uint64_t *set_out,
+			      uint64_t *ambient_out, struct crid_err *err)
 {
 	const Runtime__V1__Capability *c = sc ? sc->capabilities : NULL;
-	uint64_t set = default_caps & held, ambient = 0;
-	json_t *o;
-	int r, bad = 0;
+	uint64_t set, ambient = 0;
+	int r;
 
-	*out = NULL;
 	held &= ALL_CAPS;
+	set = default_caps & held;
+	*set_out = *ambient_out = 0;
 	if (sc && sc->privileged) {
 		set = held;
 	} else if (c) {
@@ -149,7 +149,22 @@ int crid_spec_capabilities(const Runtime__V1__LinuxContainerSecurityContext *sc,
 			return r;
 		set |= ambient;
 	}
+	*set_out = set;
+	*ambient_out = ambient;
+	return 0;
+}
 
+int crid_spec_capabilities(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t held, json_t **out,
+			   struct crid_err *err)
+{
+	uint64_t set, ambient;
+	json_t *o;
+	int r, bad = 0;
+
+	*out = NULL;
+	r = crid_spec_capability_sets(sc, held, &set, &ambient, err);
+	if (r < 0)
+		return r;
 	o = json_object();
 	if (!o)
 		return crid_err_nomem(err, "capabilities");

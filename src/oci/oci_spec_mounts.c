@@ -1,9 +1,11 @@
 /* The mounts of config.json (the runtime's defaults, the pod's /etc files
- * and /dev/shm, the config's bind mounts, parents before children) and the
- * masked and read-only paths. Follows containerd's CRI plugin: a config
- * mount replaces a default one at the same path (or above it), bind
- * propagation sets the root's, read-only root file systems get read-only
- * /etc files. Never looks at the host: sources are checked for form only. */
+ * and /dev/shm, the config's bind mounts and image volumes, parents before
+ * children) and the masked and read-only paths. Follows containerd's CRI
+ * plugin: a config mount replaces a default one at the same path (or above
+ * it), bind propagation sets the root's, read-only root file systems get
+ * read-only /etc files. Never looks at the host: sources are checked for
+ * form only, and the caller's staged sources (resolved host paths,
+ * ID-mapped mounts, image volumes) replace the host paths. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +13,12 @@
 #include "common/cleanup.h"
 #include "oci/oci_spec.h"
 
+#define MOUNT_OPTIONS_MAX 16
+
 struct mnt {
 	const char *dest; /* cleaned; owned by the list's names */
 	const char *type, *source;
-	const char *opts[8];
+	const char *opts[8 + MOUNT_OPTIONS_MAX];
 	size_t n_opts;
 	size_t depth, order;
 };
@@ -111,9 +115,27 @@ static struct mnt *mnt_add(struct mnt_list *l, const char *dest, const char *typ
 			(m)->opts[(m)->n_opts++] = o_[k_];                          \
 	} while (0)
 
-/* Checks the config's mounts and records their cleaned destinations. */
-static int check_config_mounts(const Runtime__V1__ContainerConfig *config, struct mnt_list *l, struct crid_err *err)
+/* Options a volume may ask for on top of its bind mount: the ones that
+ * only take away (and their "back to the default" forms, and atime). */
+static const char *const volume_options[] = {
+	"nosuid", "nodev", "noexec", "suid", "dev", "exec", "noatime", "relatime", "strictatime", "nodiratime",
+	"nosymfollow",
+};
+
+bool crid_spec_mount_option_ok(const char *opt)
 {
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(volume_options); i++) {
+		if (strcmp(opt, volume_options[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Checks the config's mounts and records their cleaned destinations. */
+static int check_config_mounts(const struct crid_spec_input *in, struct mnt_list *l, struct crid_err *err)
+{
+	const Runtime__V1__ContainerConfig *config = in->config;
+
 	l->m = calloc(config->n_mounts + N_DEFAULT_MOUNTS, sizeof(*l->m));
 	l->owned = calloc(config->n_mounts + 1, sizeof(*l->owned));
 	if (!l->m || !l->owned)
@@ -122,20 +144,39 @@ static int check_config_mounts(const Runtime__V1__ContainerConfig *config, struc
 		const Runtime__V1__Mount *m = config->mounts[i];
 		const char *cp = m->container_path ? m->container_path : "";
 		const char *hp = m->host_path ? m->host_path : "";
+		bool image = m->image && m->image->image && *m->image->image;
+		bool staged = in->mount_sources && in->mount_sources[i];
 
 		if (cp[0] != '/')
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "mounts[%zu].container_path \"%s\" is %s", i,
 					    cp, *cp ? "not absolute" : "empty");
-		if (m->image && m->image->image && *m->image->image)
-			return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-					    "mounts[%zu].image: image volumes are not supported", i);
-		if (hp[0] != '/')
+		if (image && *hp)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "mounts[%zu]: host_path and image are mutually exclusive", i);
+		if (image && !staged)
+			return crid_err_set(err, CRID_INTERNAL, 0, "mounts[%zu].image: the image volume is not mounted",
+					    i);
+		if (!image && hp[0] != '/')
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "mounts[%zu].host_path \"%s\" is %s", i, hp,
 					    *hp ? "not absolute" : "empty");
-		if (m->n_uidmappings || m->n_gidmappings)
-			return crid_err_set(err, CRID_UNIMPLEMENTED, 0,
-					    "mounts[%zu].%s: ID-mapped mounts are not supported", i,
-					    m->n_uidmappings ? "uidmappings" : "gidmappings");
+		if (!image && m->image_sub_path && *m->image_sub_path)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "mounts[%zu].image_sub_path needs image", i);
+		if ((m->n_uidmappings || m->n_gidmappings) && !staged)
+			return crid_err_set(err, CRID_INTERNAL, 0, "mounts[%zu]: the ID-mapped mount is not made", i);
+		if (m->n_mount_options > MOUNT_OPTIONS_MAX)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "mounts[%zu].mount_options: more than %d", i,
+					    MOUNT_OPTIONS_MAX);
+		for (size_t k = 0; k < m->n_mount_options; k++) {
+			if (!crid_spec_mount_option_ok(m->mount_options[k]))
+				return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+						    "mounts[%zu].mount_options[%zu]: \"%.32s\" is not one of nosuid, "
+						    "nodev, noexec, suid, dev, exec, noatime, relatime, strictatime, "
+						    "nodiratime, nosymfollow",
+						    i, k, m->mount_options[k]);
+		}
+		if (m->selinux_relabel && in->host && in->host->selinux)
+			return crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+					    "mounts[%zu].selinux_relabel: crid does not relabel volumes", i);
 		if (m->recursive_read_only && !m->readonly)
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "mounts[%zu].recursive_read_only needs readonly", i);
@@ -223,11 +264,15 @@ static void add_defaults(const struct crid_spec_input *in, bool privileged, bool
 }
 
 /* The config's bind mounts; *prop is the root propagation they need. */
-static void add_config_mounts(const Runtime__V1__ContainerConfig *config, struct mnt_list *l, const char **prop)
+static void add_config_mounts(const struct crid_spec_input *in, struct mnt_list *l, const char **prop)
 {
+	const Runtime__V1__ContainerConfig *config = in->config;
+
 	for (size_t i = 0; i < config->n_mounts; i++) {
 		const Runtime__V1__Mount *cm = config->mounts[i];
-		struct mnt *m = mnt_add(l, l->owned[i], "bind", cm->host_path);
+		const char *src = in->mount_sources && in->mount_sources[i] ? in->mount_sources[i] : cm->host_path;
+		bool image = cm->image && cm->image->image && *cm->image->image;
+		struct mnt *m = mnt_add(l, l->owned[i], "bind", src);
 
 		m->opts[m->n_opts++] = "rbind";
 		switch (cm->propagation) {
@@ -244,8 +289,11 @@ static void add_config_mounts(const Runtime__V1__ContainerConfig *config, struct
 			m->opts[m->n_opts++] = "rprivate";
 			break;
 		}
-		/* selinux_relabel is ignored: crid runs without SELinux. */
-		m->opts[m->n_opts++] = cm->recursive_read_only ? "rro" : cm->readonly ? "ro" : "rw";
+		/* selinux_relabel: refused above where SELinux runs; a no-op
+		 * without labels. Image volumes are read-only by definition. */
+		m->opts[m->n_opts++] = cm->recursive_read_only ? "rro" : (cm->readonly || image) ? "ro" : "rw";
+		for (size_t k = 0; k < cm->n_mount_options; k++)
+			m->opts[m->n_opts++] = cm->mount_options[k];
 	}
 }
 
@@ -267,11 +315,11 @@ int crid_spec_mounts(const struct crid_spec_input *in, bool privileged, bool rea
 
 	*mounts = NULL;
 	*rootfs_propagation = NULL;
-	r = check_config_mounts(in->config, &l, err);
+	r = check_config_mounts(in, &l, err);
 	if (r < 0)
 		return r;
 	add_defaults(in, privileged, readonly, &l);
-	add_config_mounts(in->config, &l, rootfs_propagation);
+	add_config_mounts(in, &l, rootfs_propagation);
 	/* Parents before children; equal depths keep their order. */
 	qsort(l.m, l.n, sizeof(l.m[0]), by_depth);
 
@@ -330,13 +378,14 @@ static int path_list(char *const *given, size_t n_given, const char *const *defa
 	return 0;
 }
 
-int crid_spec_masked_paths(const Runtime__V1__LinuxContainerSecurityContext *sc, json_t **masked,
+int crid_spec_masked_paths(const Runtime__V1__LinuxContainerSecurityContext *sc, bool empty_unmasks, json_t **masked,
 			   json_t **readonly, struct crid_err *err)
 {
 	int r;
 
 	*masked = *readonly = NULL;
-	if (sc && sc->privileged) {
+	if ((sc && sc->privileged) ||
+	    (empty_unmasks && sc && sc->n_masked_paths == 0 && sc->n_readonly_paths == 0)) {
 		*masked = json_array();
 		*readonly = json_array();
 		if (!*masked || !*readonly) {
@@ -347,8 +396,8 @@ int crid_spec_masked_paths(const Runtime__V1__LinuxContainerSecurityContext *sc,
 		}
 		return 0;
 	}
-	/* The kubelet sends its own lists (empty with procMount Unmasked,
-	 * which protobuf cannot tell from "not sent": the defaults apply). */
+	/* The kubelet sends its own lists; empty ones outside a user
+	 * namespace cannot be told from "not sent": the defaults apply. */
 	r = path_list(sc ? sc->masked_paths : NULL, sc ? sc->n_masked_paths : 0, default_masked,
 		      CRID_ARRAY_SIZE(default_masked), "masked_paths", masked, err);
 	if (r < 0)

@@ -1,8 +1,9 @@
 /* User specs ("1000", "1000:50", "app", "app:wheel") resolved against the
  * contents of an image's /etc/passwd and /etc/group, following runc's
- * GetExecUser: a numeric part is taken as it is, a name must be found;
- * supplementary groups come from /etc/group only in the implicit form (no
- * group given) and only when the user has a passwd entry. */
+ * GetExecUser: a numeric part is taken as it is, a name must be found.
+ * Supplementary groups come from /etc/group when the user has a passwd
+ * entry, whether or not a group was given (containerd's rule for CRI, which
+ * the kubelet's supplemental groups policy Merge describes). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -236,8 +237,7 @@ int crid_spec_resolve_user(const char *user, const char *passwd, const char *gro
 	out->uid = uid;
 	out->gid = gid;
 
-	/* Supplementary groups only make sense in the implicit form. */
-	if (!gname && pw.found && group) {
+	if (pw.found && group) {
 		r = group_members(group, pw.name, out, err);
 		if (r < 0) {
 			crid_user_ids_free(out);

@@ -7,8 +7,11 @@
 #ifndef CRID_POD_POD_H
 #define CRID_POD_POD_H
 
+#include <jansson.h>
+
 #include "common/error.h"
 #include "container/container.h" /* a pod's stats include its containers' */
+#include "oci/oci_spec.h"
 #include "rpc/methods.h"
 #include "runtime/objects.h"
 #include "stats/netdev.h"
@@ -42,6 +45,11 @@ void crid_pod_usage_free(struct crid_pod_usage *u);
  * ready ones only when ready_only. Never one still being created. */
 int crid_pods_matching(struct crid_runtime *rt, const Runtime__V1__PodSandboxStatsFilter *f, bool ready_only,
 		       struct crid_pod ***out, size_t *n, struct crid_err *err);
+/* Gives the pod's cgroup (cgroup_parent, cgroupfs layout) the resources,
+ * checked as a container's are; *applied is what was written (OCI
+ * linux.resources), NULL when nothing was asked for. */
+int crid_pod_cgroup_apply(const char *parent, const Runtime__V1__LinuxContainerResources *resources,
+			  const struct crid_spec_host *host, json_t **applied, struct crid_err *err);
 
 /* Start-up: puts a recorded pod back in the table, checked against what
  * the machine still has. A record that cannot be read is logged and left. */

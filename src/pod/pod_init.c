@@ -7,6 +7,9 @@
  * not dumpable), forks the init (PID 1 there), records the init's pid in
  * "<dir>/init.pid", tells crid that pid on its stdout and exits.
  *
+ * In a pod with a user namespace, the launcher joins that first, so the
+ * PID namespace belongs to it and its containers can mount their /proc.
+ *
  * So the init is never crid's child: it is reparented at once to the
  * nearest subreaper (or the host's PID 1), a crid that stops, crashes or
  * restarts leaves no zombie behind, and stopping it never depends on who
@@ -142,6 +145,9 @@ static int launch(const char *dir)
 		int flag;
 		const char *path, *what;
 	} joins[] = {
+		/* First: the others are its, and the PID and mount
+		 * namespaces made below become its too. */
+		{ CLONE_NEWUSER, "ns/user", "user" },
 		{ CLONE_NEWNET, "ns/net", "network" },
 		{ CLONE_NEWIPC, "ns/ipc", "IPC" },
 		{ CLONE_NEWUTS, "ns/uts", "UTS" },

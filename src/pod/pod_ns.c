@@ -21,15 +21,17 @@
 
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/mounts.h"
 
 #define DEFAULT_SHM_SIZE (64ULL << 20)
+#define USERNS_FIELD "linux.security_context.namespace_options.userns_options"
 #define SYSCTL_VALUE_MAX 4096 /* one page: what a /proc/sys write takes */
-#define UNMOUNT_ROUNDS 8      /* of reading mountinfo and unmounting */
 
 static const struct {
 	const char *name, *what;
 	size_t field; /* offsetof the path in struct crid_pod_ns */
 } pins[] = {
+	{ "user", "user", offsetof(struct crid_pod_ns, user_path) },
 	{ "net", "network", offsetof(struct crid_pod_ns, net_path) },
 	{ "ipc", "IPC", offsetof(struct crid_pod_ns, ipc_path) },
 	{ "uts", "UTS", offsetof(struct crid_pod_ns, uts_path) },
@@ -44,6 +46,7 @@ void crid_pod_ns_free(struct crid_pod_ns *ns)
 {
 	if (!ns)
 		return;
+	free(ns->user_path);
 	free(ns->net_path);
 	free(ns->ipc_path);
 	free(ns->uts_path);
@@ -55,121 +58,11 @@ void crid_pod_ns_free(struct crid_pod_ns *ns)
 	memset(ns, 0, sizeof(*ns));
 }
 
-/* ---- mounts under a directory ---- */
-
-/* Undoes mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
-		    s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-static int by_length_desc(const void *a, const void *b)
-{
-	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
-
-	return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
 static void free_list(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-/* The mount points strictly below dir (canonical, not "/"), deepest
- * first; a point mounted twice is listed twice. */
-static int mounts_below(const char *dir, char ***out, size_t *n_out, struct crid_err *err)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0, dlen = strlen(dir), n = 0, alloc = 0;
-	char **v = NULL;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!f)
-		return crid_err_set(err, CRID_INTERNAL, errno, "read /proc/self/mountinfo");
-	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *mp = NULL, *tok = strtok_r(line, " \n", &save);
-
-		/* id parent major:minor root mountpoint ... */
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " \n", &save);
-		mp = tok;
-		if (!mp)
-			continue;
-		unescape(mp);
-		if (strncmp(mp, dir, dlen) != 0 || mp[dlen] != '/')
-			continue;
-		if (n == alloc) {
-			size_t na = alloc ? alloc * 2 : 8;
-			char **grown = realloc(v, na * sizeof(*v));
-
-			if (!grown) {
-				free_list(v, n);
-				return crid_err_nomem(err, "mount list");
-			}
-			v = grown;
-			alloc = na;
-		}
-		if (!(v[n] = strdup(mp))) {
-			free_list(v, n);
-			return crid_err_nomem(err, "mount list");
-		}
-		n++;
-	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), by_length_desc);
-	*out = v;
-	*n_out = n;
-	return 0;
-}
-
-/* Detaches every mount below dir, deepest first, until none is left. */
-static int unmount_below(const char *dir, struct crid_err *err)
-{
-	for (int round = 0; round < UNMOUNT_ROUNDS; round++) {
-		char **v;
-		size_t n;
-		int r, failed = 0;
-		char *failed_at = NULL;
-
-		r = mounts_below(dir, &v, &n, err);
-		if (r < 0)
-			return r;
-		if (n == 0) {
-			free(v);
-			return 0;
-		}
-		for (size_t i = 0; i < n; i++) {
-			/* EINVAL: no longer a mount point (raced, or detached
-			 * with its parent already). */
-			if (umount2(v[i], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT &&
-			    !failed) {
-				failed = errno;
-				failed_at = v[i];
-			}
-		}
-		if (failed) {
-			r = crid_err_set(err, CRID_INTERNAL, failed, "unmount %s", failed_at);
-			free_list(v, n);
-			return r;
-		}
-		free_list(v, n);
-	}
-	return crid_err_set(err, CRID_INTERNAL, EBUSY, "unmount everything below %s", dir);
 }
 
 /* ---- taking a pod down ---- */
@@ -238,7 +131,7 @@ static int take_down(const char *real, pid_t init_pid, bool remove_dir, struct c
 		first = r, *err = e2;
 	if ((r = kill_recorded_init(dirfd, real, &e2)) < 0 && !first)
 		first = r, *err = e2;
-	if ((r = unmount_below(real, &e2)) < 0 && !first)
+	if ((r = crid_unmount_below(real, &e2)) < 0 && !first)
 		first = r, *err = e2;
 	if (first)
 		return first; /* removing now would stop at a mount or lose the init's pid */
@@ -313,7 +206,7 @@ int crid_pod_ns_stop(struct crid_pod_ns *ns, struct crid_err *err)
 
 /* ---- creating and loading ---- */
 
-static int fill_paths(struct crid_pod_ns *out, const char *dir, const bool have[3], pid_t init_pid,
+static int fill_paths(struct crid_pod_ns *out, const char *dir, const bool have[4], pid_t init_pid,
 		      struct crid_err *err)
 {
 	int ok = 1;
@@ -363,6 +256,16 @@ static int check_options(const struct crid_pod_ns_options *o, char **sysctl_path
 
 	if (o->n_sysctls && (!o->sysctl_keys || !o->sysctl_values))
 		return crid_err_set(err, CRID_INTERNAL, EINVAL, "%zu sysctls without keys or values", o->n_sysctls);
+	/* What a user namespace does not own, its root cannot use. */
+	if (o->n_uids && (o->host_network || o->host_ipc || o->host_pid || o->host_uts))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.namespace_options: a pod with a user namespace cannot "
+				    "share the host's %s namespace",
+				    o->host_network ? "network" : o->host_ipc ? "IPC" : o->host_pid ? "PID" : "UTS");
+	if (o->n_uids &&
+	    ((r = crid_idmap_check(o->uids, o->n_uids, USERNS_FIELD ".uids", err)) < 0 ||
+	     (r = crid_idmap_check(o->gids, o->n_gids, USERNS_FIELD ".gids", err)) < 0))
+		return r;
 	if ((r = crid_pod_ns_render_resolv(o->dns, &resolv, &len, err)) < 0)
 		return r;
 	if (o->hostname && (r = crid_pod_ns_check_hostname(o->hostname, err)) < 0)
@@ -388,7 +291,7 @@ int crid_pod_ns_create(const struct crid_pod_ns_options *o, struct crid_pod_ns *
 	_cleanup_free_ char *real = NULL;
 	_cleanup_close_ int dirfd = -1;
 	char **sysctl_paths = NULL;
-	bool have[3];
+	bool have[4];
 	pid_t init_pid = 0;
 	int r;
 
@@ -418,9 +321,10 @@ int crid_pod_ns_create(const struct crid_pod_ns_options *o, struct crid_pod_ns *
 		r = crid_pod_init_start(real, &init_pid, err);
 	free_list(sysctl_paths, o->n_sysctls);
 	if (r == 0) {
-		have[0] = !o->host_network;
-		have[1] = !o->host_ipc;
-		have[2] = !o->host_uts;
+		have[0] = o->n_uids > 0;
+		have[1] = !o->host_network;
+		have[2] = !o->host_ipc;
+		have[3] = !o->host_uts;
 		r = fill_paths(out, o->dir, have, init_pid, err);
 	}
 	if (r < 0 && dirfd >= 0) {
@@ -437,7 +341,7 @@ int crid_pod_ns_load(const char *dir, pid_t init_pid, struct crid_pod_ns *out, s
 	_cleanup_close_ int dirfd = -1;
 	char path[PATH_MAX];
 	struct statfs sf;
-	bool have[3];
+	bool have[4];
 
 	memset(out, 0, sizeof(*out));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

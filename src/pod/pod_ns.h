@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "common/idmap.h"
 #include "runtime/v1/api.pb-c.h"
 
 /* The argv[1] with which crid re-executes itself as a pod's init. */
@@ -31,9 +32,14 @@ struct crid_pod_ns_options {
 	size_t n_sysctls;
 	const Runtime__V1__DNSConfig *dns; /* NULL: a copy of the host's resolv.conf */
 	uint64_t shm_size;		   /* bytes; 0 means 64 MiB */
+	/* A user namespace with these mappings owns the pod's other
+	 * namespaces (none of which may then be the host's); n_uids 0: none. */
+	const struct crid_idmap *uids, *gids;
+	size_t n_uids, n_gids;
 };
 
 struct crid_pod_ns {
+	char *user_path; /* "<dir>/ns/user", NULL when the host's */
 	char *net_path; /* "<dir>/ns/net", NULL when the host's */
 	char *ipc_path;
 	char *uts_path;
@@ -90,7 +96,8 @@ int crid_pod_ns_write_files(int dirfd, const struct crid_pod_ns_options *o, stru
 
 /* Creates the new net/ipc/uts namespaces of o in a forked child, with the
  * hostname, loopback up and the sysctls (sysctl_paths[i] for o's key i),
- * and pins each on "<dir>/ns/<kind>". On failure nothing is mounted. */
+ * and pins each on "<dir>/ns/<kind>"; with mappings, first a user namespace
+ * ("<dir>/ns/user") that owns them. On failure nothing is mounted. */
 int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const *sysctl_paths, struct crid_err *err);
 
 /* Starts the pod init for dir (which it records in "<dir>/init.pid"). */

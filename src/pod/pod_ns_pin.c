@@ -1,12 +1,14 @@
-/* Making a pod's network, IPC and UTS namespaces (pod_ns.h). The daemon is
- * multi-threaded, so it never unshares itself: a forked child does, and
- * between _Fork and its end that child makes only system calls that are
- * async-signal-safe (no allocation, no locks, no stdio): unshare,
- * sethostname, a socket and two ioctls for the loopback interface, open
- * and write of /proc/sys files, a write of its report to a pipe, pause.
- * The parent then bind-mounts the child's /proc/<pid>/ns/<kind> on
- * "<dir>/ns/<kind>", which keeps each namespace alive without any
- * process, and kills the child. */
+/* Making a pod's user, network, IPC and UTS namespaces (pod_ns.h). The
+ * daemon is multi-threaded, so it never unshares itself: a forked child
+ * does, and between _Fork and its end that child makes only system calls
+ * that are async-signal-safe (no allocation, no locks, no stdio): setns and
+ * setresuid into the pod's user namespace, unshare, sethostname, a socket
+ * and two ioctls for the loopback interface, open and write of /proc/sys
+ * files, a write of its report to a pipe, pause. The parent then
+ * bind-mounts the child's /proc/<pid>/ns/<kind> on "<dir>/ns/<kind>", which
+ * keeps each namespace alive without any process, and kills the child. A
+ * user namespace is made first (idmap.h) and pinned the same way; the
+ * child joins it before it unshares, so that it owns the others. */
 #include "pod/pod_ns.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 /* What the child did last: its report says where it stopped. */
 enum ns_step {
 	STEP_DONE = 0,
+	STEP_USERNS,
 	STEP_UNSHARE,
 	STEP_HOSTNAME,
 	STEP_LOOPBACK,
@@ -62,6 +66,7 @@ struct ns_child {
 	char *const *sysctl_values;
 	size_t n_sysctls;
 	int report_fd;
+	int userns_fd; /* -1: none */
 	pid_t parent;
 };
 
@@ -136,13 +141,29 @@ static __attribute__((noreturn)) void child_main(const struct ns_child *c)
 	int fd = c->report_fd, r, step;
 
 	/* The other fds of the daemon (another thread's pipes among them)
-	 * are not ours to hold while we live. */
+	 * are not ours to hold while we live; the user namespace's is dup'ed
+	 * next to the report's first. */
+	if (c->userns_fd >= 0 && c->userns_fd != fd + 1) {
+		if (dup3(c->userns_fd, fd + 1, O_CLOEXEC) < 0) {
+			child_report(fd, STEP_USERNS, 0, errno);
+			_exit(1);
+		}
+	}
 	if (fd > STDERR_FILENO + 1)
 		close_range(STDERR_FILENO + 1, (unsigned)fd - 1, 0);
-	close_range((unsigned)fd + 1, ~0U, 0);
+	close_range((unsigned)fd + (c->userns_fd >= 0 ? 2 : 1), ~0U, 0);
 	/* Dies with the thread that forked it, should that thread die. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->parent)
 		_exit(1);
+	/* Root of the pod's user namespace (its 0 is mapped), so that the
+	 * namespaces made next are its, and its sysctl files take writes
+	 * from it. Raw system calls: this thread alone changes. */
+	if (c->userns_fd >= 0 &&
+	    (setns(fd + 1, CLONE_NEWUSER) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+	     syscall(SYS_setresuid, 0, 0, 0) < 0)) {
+		child_report(fd, STEP_USERNS, 0, errno);
+		_exit(1);
+	}
 	if (unshare(c->flags) < 0) {
 		child_report(fd, STEP_UNSHARE, 0, errno);
 		_exit(1);
@@ -208,6 +229,8 @@ static int report_error(const struct ns_report *rep, const struct crid_pod_ns_op
 	int e = rep->errnum;
 
 	switch (rep->step) {
+	case STEP_USERNS:
+		return crid_err_set(err, CRID_INTERNAL, e, "enter the pod's user namespace");
 	case STEP_UNSHARE:
 		/* ENOSPC: a limit of user.max_*_namespaces was reached. */
 		return crid_err_set(err, e == ENOSPC || e == ENOMEM ? CRID_RESOURCE_EXHAUSTED : CRID_INTERNAL, e,
@@ -247,17 +270,39 @@ static void unpin(const char *dir, int done)
 	}
 }
 
-int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const *sysctl_paths, struct crid_err *err)
+/* Makes the pod's user namespace and pins it on "<dir>/ns/user". */
+static int pin_userns(int nsfd, const struct crid_pod_ns_options *o, int *userns, struct crid_err *err)
 {
-	_cleanup_close_ int nsfd = -1, report_rd = -1, report_wr = -1;
+	char src[64], target[PATH_MAX];
+	int r, fd;
+
+	r = crid_userns_create(o->uids, o->n_uids, o->gids, o->n_gids, userns, err);
+	if (r < 0)
+		return crid_err_wrap(err, "linux.security_context.namespace_options.userns_options: ");
+	fd = openat(nsfd, "user", O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "pin user namespace at %s/ns/user: create the file",
+				    o->dir);
+	close(fd);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", *userns);
+	if (snprintf(target, sizeof(target), "%s/ns/user", o->dir) >= (int)sizeof(target))
+		return crid_err_set(err, CRID_INTERNAL, ENAMETOOLONG, "pin user namespace at %s/ns/user", o->dir);
+	if (mount(src, target, NULL, MS_BIND, NULL) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "pin user namespace at %s", target);
+	return 0;
+}
+
+static int pin_all(int dirfd, const struct crid_pod_ns_options *o, char *const *sysctl_paths, struct crid_err *err)
+{
+	_cleanup_close_ int nsfd = -1, report_rd = -1, report_wr = -1, userns = -1;
 	_cleanup_(kill_childp) pid_t child = -1;
-	struct ns_child c = { 0 };
+	struct ns_child c = { .userns_fd = -1 };
 	struct ns_report rep;
 	int fds[2], r, k, done = 0;
 
 	c.flags = (o->host_network ? 0 : CLONE_NEWNET) | (o->host_ipc ? 0 : CLONE_NEWIPC) |
 		  (o->host_uts ? 0 : CLONE_NEWUTS);
-	if (c.flags == 0)
+	if (c.flags == 0 && o->n_uids == 0)
 		return 0;
 	c.hostname = o->hostname ? o->hostname : "";
 	c.hostname_len = strlen(c.hostname);
@@ -269,6 +314,11 @@ int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const 
 	nsfd = crid_open_dir_at(dirfd, "ns", 0755, err);
 	if (nsfd < 0)
 		return crid_err_wrap(err, "pin the pod's namespaces: ");
+	if (o->n_uids > 0) {
+		if ((r = pin_userns(nsfd, o, &userns, err)) < 0)
+			return r; /* the caller's take-down unmounts what was pinned */
+		c.userns_fd = userns;
+	}
 	for (k = 0; k < (int)CRID_ARRAY_SIZE(kinds); k++) {
 		int fd;
 
@@ -281,6 +331,8 @@ int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const 
 		close(fd);
 	}
 
+	if (c.flags == 0)
+		return 0;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "create the pod's namespaces: pipe");
 	report_rd = fds[0];
@@ -321,4 +373,17 @@ int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const 
 		done |= kinds[k].flag;
 	}
 	return 0; /* the child is killed on the way out: the pins hold */
+}
+
+int crid_pod_ns_pin(int dirfd, const struct crid_pod_ns_options *o, char *const *sysctl_paths, struct crid_err *err)
+{
+	int r = pin_all(dirfd, o, sysctl_paths, err);
+
+	if (r < 0 && o->n_uids > 0) {
+		char target[PATH_MAX];
+
+		snprintf(target, sizeof(target), "%s/ns/user", o->dir);
+		umount2(target, MNT_DETACH); /* EINVAL when it never was */
+	}
+	return r;
 }

@@ -63,6 +63,7 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	if (!p->handler)
 		p->handler = crid_config_find_runtime(rt->cfg, ""); /* the handler left the configuration */
 	p->created_at = json_integer_value(json_object_get(st, "created_at"));
+	p->resources = json_incref(json_object_get(st, "resources"));
 	atomic_init(&p->ready, json_is_true(json_object_get(st, "ready")));
 	if (!p->handler_name || asprintf(&p->name_key, "%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt) < 0 ||
 	    asprintf(&p->dir, "%s/%s", rt->pods_dir, p->id) < 0)
@@ -88,6 +89,7 @@ fail:
 	if (p) {
 		if (p->config)
 			protobuf_c_message_free_unpacked(&p->config->base, NULL);
+		json_decref(p->resources);
 		free(p->handler_name);
 		free(p->name_key);
 		free(p->dir);

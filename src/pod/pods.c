@@ -1,6 +1,8 @@
 /* Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
- * PodSandboxStatus, ListPodSandbox. A pod is its namespaces and files
- * (pod_ns), no infra container; status and lists answer from memory. */
+ * PodSandboxStatus, ListPodSandbox, UpdatePodSandboxResources. A pod is its
+ * namespaces and files (pod_ns), its user namespace when it asks for one,
+ * and its cgroup's resources (pod_cgroup.c); no infra container. Status
+ * and lists answer from memory. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/idmap.h"
 #include "common/log.h"
 #include "container/container.h"
 #include "network/network.h"
@@ -49,14 +52,106 @@ static int validate_pod_config(const Runtime__V1__PodSandboxConfig *c, struct cr
 	return 0;
 }
 
+#define USERNS_FIELD "linux.security_context.namespace_options.userns_options"
+
+/* The pod's user namespace mappings (mode POD), n 0 when it has none. */
+static int userns_mappings(const Runtime__V1__PodSandboxConfig *c, struct crid_idmap *uids, size_t *n_uids,
+			   struct crid_idmap *gids, size_t *n_gids, struct crid_err *err)
+{
+	const Runtime__V1__NamespaceOption *o =
+		c->linux && c->linux->security_context ? c->linux->security_context->namespace_options : NULL;
+	const Runtime__V1__UserNamespace *u = o ? o->userns_options : NULL;
+
+	*n_uids = *n_gids = 0;
+	if (!u || u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE) {
+		if (u && (u->n_uids || u->n_gids))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": mode NODE takes no mappings");
+		return 0;
+	}
+	if (u->mode != RUNTIME__V1__NAMESPACE_MODE__POD)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ".mode: only POD and NODE are supported");
+	if (u->n_uids > CRID_IDMAP_MAX || u->n_gids > CRID_IDMAP_MAX)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": more than %d mappings",
+				    CRID_IDMAP_MAX);
+	for (size_t i = 0; i < u->n_uids; i++)
+		uids[i] = (struct crid_idmap){ u->uids[i]->container_id, u->uids[i]->host_id, u->uids[i]->length };
+	for (size_t i = 0; i < u->n_gids; i++)
+		gids[i] = (struct crid_idmap){ u->gids[i]->container_id, u->gids[i]->host_id, u->gids[i]->length };
+	*n_uids = u->n_uids;
+	*n_gids = u->n_gids;
+	if (*n_uids == 0 || *n_gids == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": mode POD needs uids and gids");
+	{
+		uint32_t host_id;
+
+		/* The pod's root must be someone: it owns the root file system. */
+		if (!crid_idmap_outside(uids, *n_uids, 0, &host_id) || !crid_idmap_outside(gids, *n_gids, 0, &host_id))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, USERNS_FIELD ": ID 0 is not mapped");
+	}
+	if (c->linux->security_context->privileged)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "linux.security_context.privileged: not with a user namespace");
+	return 0;
+}
+
+/* Everything about the request that needs no kernel state. */
+static int check_pod_security(struct crid_runtime *rt, const Runtime__V1__PodSandboxConfig *c,
+			      const struct crid_spec_host *host, struct crid_err *err)
+{
+	const Runtime__V1__LinuxSandboxSecurityContext *psc = c->linux ? c->linux->security_context : NULL;
+	int r;
+
+	if ((r = crid_spec_pod_lsm_check(psc, host, err)) < 0)
+		return r;
+	/* The pod's own seccomp profile has no process to apply to here,
+	 * but a missing or broken Localhost file is the request's fault. */
+	if (psc && psc->seccomp && psc->seccomp->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {
+		_cleanup_(json_decrefp) json_t *profile = NULL;
+
+		r = crid_spec_seccomp_load(psc->seccomp->localhost_ref, host->held_caps, host, &profile, err);
+		if (r < 0)
+			return crid_err_wrap(err, "linux.security_context.seccomp: localhost profile ");
+	}
+	return 0;
+}
+
 /* Sets up the pod's namespaces and files (the slow part, outside locks). */
 static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)
 {
 	const Runtime__V1__PodSandboxConfig *c = p->config;
 	struct crid_pod_ns_options o = { 0 };
 	_cleanup_free_ char **keys = NULL, **values = NULL;
+	_cleanup_free_ struct crid_idmap *ids = NULL;
+	struct crid_spec_host host;
 	int r;
 
+	crid_spec_host_probe(&host);
+	if ((r = check_pod_security(rt, c, &host, err)) < 0)
+		return r;
+	ids = calloc(2 * CRID_IDMAP_MAX, sizeof(*ids));
+	if (!ids)
+		return crid_err_nomem(err, "ID mappings");
+	r = userns_mappings(c, ids, &o.n_uids, ids + CRID_IDMAP_MAX, &o.n_gids, err);
+	/* A user-namespaced runtime reaches root file systems and volumes
+	 * through these as the pod's root, an "other" user to them. */
+	if (r == 0 && o.n_uids && ((r = crid_check_searchable(rt->containers_dir, err)) < 0 ||
+				   (r = crid_check_searchable(rt->pods_dir, err)) < 0))
+		r = crid_err_wrap(err, USERNS_FIELD ": ");
+	if (r == 0 && o.n_uids) {
+		struct crid_handler_features f;
+
+		crid_runtime_features(rt, p->handler, &f);
+		if (!f.user_namespaces)
+			r = crid_err_set(err, CRID_FAILED_PRECONDITION, 0,
+					 USERNS_FIELD ": runtime handler %s cannot run user namespaces here (it needs a "
+					 "runtime that joins one, ID-mapped mounts on %s, and run directories "
+					 "searchable by others)",
+					 p->handler->name, rt->cfg->state_root);
+	}
+	if (r < 0)
+		return r;
+	o.uids = ids;
+	o.gids = ids + CRID_IDMAP_MAX;
 	r = crid_mkdir_p(p->dir, 0711, err);
 	if (r == 0 && c->log_directory && *c->log_directory)
 		r = crid_mkdir_p(c->log_directory, 0755, err); /* the kubelet may not have made it */
@@ -85,7 +180,31 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 		o.sysctl_values = values;
 		o.n_sysctls = c->linux->n_sysctls;
 	}
-	return crid_pod_ns_create(&o, &p->ns, err);
+	r = crid_pod_ns_create(&o, &p->ns, err);
+	if (r == 0 && c->linux && c->linux->resources)
+		r = crid_pod_cgroup_apply(c->linux->cgroup_parent, c->linux->resources, &host, &p->resources, err);
+	return r;
+}
+
+/* The cgroup parent's directories, removed when empty: the OCI runtime
+ * made them for the containers and removes only the containers' own. */
+static void remove_cgroup_parent(const char *parent)
+{
+	static const char *const hierarchies[] = { "cpu",     "cpuacct", "cpuset", "memory", "devices", "freezer",
+						   "blkio",   "pids",	 "hugetlb", "net_cls", "net_prio",
+						   "perf_event", "systemd", "unified", "" };
+
+	if (!parent || !*parent || strcmp(parent, "/") == 0 || strstr(parent, ".."))
+		return;
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(hierarchies); i++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "/sys/fs/cgroup%s%s%s", *hierarchies[i] ? "/" : "", hierarchies[i],
+			 parent[0] == '/' ? parent : "/");
+		if (parent[0] != '/')
+			strncat(path, parent, sizeof(path) - strlen(path) - 1);
+		rmdir(path); /* fails harmlessly when busy, missing or not ours */
+	}
 }
 
 /* ADD in the pod's pinned network namespace, with the node's pod CIDR. */
@@ -185,6 +304,9 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 			log_error("cannot tear down the network of a pod that failed", "pod", p->id, "error",
 				  ignored.msg);
 		crid_pod_ns_remove(p->dir, &ignored);
+		/* Only when crid may have made it: the kubelet makes its own. */
+		if (p->config->linux && p->config->linux->resources)
+			remove_cgroup_parent(p->config->linux->cgroup_parent);
 		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
 	}
@@ -231,27 +353,6 @@ static int stop_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	if (r < 0)
 		return crid_err_wrap(err, "stop pod sandbox %s: ", p->id);
 	return crid_call_send(call, &resp.base, err);
-}
-
-/* The cgroup parent's directories, removed when empty: the OCI runtime
- * made them for the containers and removes only the containers' own. */
-static void remove_cgroup_parent(const char *parent)
-{
-	static const char *const hierarchies[] = { "cpu",     "cpuacct", "cpuset", "memory", "devices", "freezer",
-						   "blkio",   "pids",	 "hugetlb", "net_cls", "net_prio",
-						   "perf_event", "systemd", "unified", "" };
-
-	if (!parent || !*parent || strcmp(parent, "/") == 0 || strstr(parent, ".."))
-		return;
-	for (size_t i = 0; i < CRID_ARRAY_SIZE(hierarchies); i++) {
-		char path[4096];
-
-		snprintf(path, sizeof(path), "/sys/fs/cgroup%s%s%s", *hierarchies[i] ? "/" : "", hierarchies[i],
-			 parent[0] == '/' ? parent : "/");
-		if (parent[0] != '/')
-			strncat(path, parent, sizeof(path) - strlen(path) - 1);
-		rmdir(path); /* fails harmlessly when busy, missing or not ours */
-	}
 }
 
 static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struct crid_call *call,
@@ -334,9 +435,10 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	crid_pod_view_fill(p, &v);
 	if (req->verbose) {
 		pthread_mutex_lock(&p->lock);
-		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:i, s:s?, s:o?}", "dir", p->dir, "netns",
-					p->ns.net_path, "ipcns", p->ns.ipc_path, "utsns", p->ns.uts_path, "pid",
-					(json_int_t)p->ns.init_pid, "runtimePath", p->handler->path, "cni",
+		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:O?, s:o?}", "dir", p->dir,
+					"userns", p->ns.user_path, "netns", p->ns.net_path, "ipcns", p->ns.ipc_path,
+					"utsns", p->ns.uts_path, "pid", (json_int_t)p->ns.init_pid, "runtimePath",
+					p->handler->path, "resources", p->resources, "cni",
 					p->net ? crid_network_attachment_describe(p->net) : NULL);
 
 		info = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -435,12 +537,52 @@ static int stream_pod_sandboxes(void *data, const ProtobufCMessage *request, str
 	return send_pods(data, req->filter, call, true, err);
 }
 
+/* The kubelet calls this after resizing the pod's cgroup itself; without
+ * a kubelet crid is the one that resizes it. */
+static int update_pod_sandbox_resources(void *data, const ProtobufCMessage *request, struct crid_call *call,
+					struct crid_err *err)
+{
+	struct crid_runtime *rt = data;
+	const Runtime__V1__UpdatePodSandboxResourcesRequest *req =
+		(const Runtime__V1__UpdatePodSandboxResourcesRequest *)request;
+	Runtime__V1__UpdatePodSandboxResourcesResponse resp = RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT;
+	_cleanup_(crid_pod_unrefp) struct crid_pod *p = NULL;
+	struct crid_spec_host host;
+	json_t *applied = NULL;
+	int r;
+
+	if (!req->pod_sandbox_id || !*req->pod_sandbox_id)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "pod_sandbox_id is empty");
+	if ((r = crid_pod_find(rt, req->pod_sandbox_id, &p, err)) < 0)
+		return r;
+	if (!req->resources)
+		return crid_call_send(call, &resp.base, err); /* the overhead alone sizes nothing */
+	crid_spec_host_probe(&host);
+	pthread_mutex_lock(&p->lock);
+	if (!atomic_load(&p->ready)) {
+		pthread_mutex_unlock(&p->lock);
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "pod sandbox %s is not ready", p->id);
+	}
+	r = crid_pod_cgroup_apply(p->config->linux ? p->config->linux->cgroup_parent : NULL, req->resources, &host,
+				  &applied, err);
+	if (r == 0 && applied) {
+		json_decref(p->resources);
+		p->resources = applied;
+		crid_pod_persist(rt, p);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (r < 0)
+		return crid_err_wrap(err, "update pod sandbox %s: ", p->id);
+	return crid_call_send(call, &resp.base, err);
+}
+
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err)
 {
 	static const struct crid_rpc_handler_entry handlers[] = {
 		{ "RunPodSandbox", run_pod_sandbox },	    { "StopPodSandbox", stop_pod_sandbox },
 		{ "RemovePodSandbox", remove_pod_sandbox }, { "PodSandboxStatus", pod_sandbox_status },
 		{ "ListPodSandbox", list_pod_sandbox },	    { "StreamPodSandboxes", stream_pod_sandboxes },
+		{ "UpdatePodSandboxResources", update_pod_sandbox_resources },
 	};
 	return crid_rpc_methods_register_all(m, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 }

@@ -26,6 +26,7 @@ static void pod_free(struct crid_pod *p)
 	free(p->name_key);
 	free(p->handler_name);
 	free(p->dir);
+	json_decref(p->resources);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -88,6 +89,7 @@ static void container_free(struct crid_container *c)
 	if (c->config)
 		protobuf_c_message_free_unpacked(&c->config->base, NULL);
 	json_decref(c->process);
+	json_decref(c->resources);
 	free(c->name_key);
 	free(c->image_name);
 	free(c->image_id);

@@ -1,8 +1,8 @@
 /* The objects pods and containers share: the runtime's tables of pods and
- * containers, their IDs, names, references and locks, and their records in
- * the store. Each object has its own lock; the tables' lock is held only to
- * find, add or remove objects, never across a runtime or CNI call. Plain
- * state: nothing here runs a process or touches the kernel. */
+ * containers, their IDs, names, references and locks, their records in the
+ * store, and the node's features. Each object has its own lock; the tables'
+ * lock is held only to find, add or remove objects, never across a runtime
+ * or CNI call. Plain state, but for the features (probed once, features.c). */
 #ifndef CRID_RUNTIME_OBJECTS_H
 #define CRID_RUNTIME_OBJECTS_H
 
@@ -17,6 +17,8 @@
 #include "image/images.h"
 #include "network/network.h" /* a pod's network attachment, held here */
 #include "pod/pod_ns.h"		/* the type of a pod's kernel state, held here */
+#include "oci/handler.h"
+#include "pod/pod_ns.h" /* the type of a pod's kernel state, held here */
 #include "runtime/events.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
@@ -46,6 +48,7 @@ struct crid_pod {
 	 * addresses without the lock once it has seen ready. */
 	struct crid_network_attachment *net;
 	struct crid_cpu_rate cpu; /* the previous CPU reading of PodSandboxStats */
+	json_t *resources; /* the pod cgroup's (OCI linux.resources), NULL when none */
 	struct crid_pod *next;
 };
 
@@ -82,6 +85,7 @@ struct crid_container {
 	int stop_signal;
 	pid_t shim_pid, pid;
 	json_t *process; /* the OCI process, for exec */
+	json_t *resources; /* (s) the OCI linux.resources applied, updates included */
 	bool removed;
 	bool stop_published;	  /* (lock) the STOPPED event went out */
 	struct crid_cpu_rate cpu; /* the previous CPU reading of ContainerStats */
@@ -112,7 +116,17 @@ struct crid_runtime {
 	pthread_mutex_t watch_lock;
 	struct crid_exit_watch *watches; /* inotify watch → container */
 	size_t n_watches, cap_watches;
+	/* Status' features, probed at the first Status (runtime_service.c). */
+	pthread_mutex_t features_lock;
+	bool features_probed;
+	bool userns_ok, rro_ok; /* what the kernel and the directories allow */
+	struct crid_handler_features *handler_features; /* one per cfg->runtimes[i] */
 };
+
+/* What handler h can do on this node, user namespaces and recursive
+ * read-only mounts (features.c): probed at the first call, then kept. */
+void crid_runtime_features(struct crid_runtime *rt, const struct crid_runtime_handler *h,
+			   struct crid_handler_features *out);
 
 /* A new random 64-hex ID. */
 int crid_new_id(char out[CRID_ID_LEN + 1], struct crid_err *err);

@@ -17,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+
 #include "container/container.h"
 #include "network/network.h"
 #include "oci/handler.h"
@@ -111,6 +112,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	rt->cgroups.v1_cpu_fd = rt->cgroups.v1_memory_fd = rt->cgroups.v1_pids_fd = rt->cgroups.v2_fd = -1;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->watch_lock, NULL);
+	pthread_mutex_init(&rt->features_lock, NULL);
 	/* crid-shim is installed next to crid. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
@@ -173,6 +175,8 @@ void crid_runtime_free(struct crid_runtime *rt)
 	crid_network_free(rt->net);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->watch_lock);
+	pthread_mutex_destroy(&rt->features_lock);
+	free(rt->handler_features);
 	free(rt->pod_cidr);
 	free(rt->shim_path);
 	free(rt->pods_dir);
@@ -248,7 +252,7 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 	Runtime__V1__RuntimeCondition network_ready = RUNTIME__V1__RUNTIME_CONDITION__INIT;
 	Runtime__V1__RuntimeCondition *conditions[] = { &runtime_ready, &network_ready };
 	Runtime__V1__RuntimeFeatures features = RUNTIME__V1__RUNTIME_FEATURES__INIT;
-	Runtime__V1__RuntimeHandlerFeatures handler_features = RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT;
+	_cleanup_free_ Runtime__V1__RuntimeHandlerFeatures *handler_features = NULL;
 	_cleanup_free_ Runtime__V1__RuntimeHandler *handlers = NULL;
 	_cleanup_free_ Runtime__V1__RuntimeHandler **handler_ptrs = NULL;
 	_cleanup_(status_info_free) struct status_info info = { .n = 0 };
@@ -279,16 +283,28 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 	 * asks for it by that name. */
 	handlers = calloc(cfg->n_runtimes + 1, sizeof(*handlers));
 	handler_ptrs = calloc(cfg->n_runtimes + 1, sizeof(*handler_ptrs));
-	if (!handlers || !handler_ptrs)
+	handler_features = calloc(cfg->n_runtimes + 1, sizeof(*handler_features));
+	if (!handlers || !handler_ptrs || !handler_features)
 		return crid_err_nomem(err, "runtime handler list");
 	for (size_t i = 0; i <= cfg->n_runtimes; i++) {
+		const struct crid_runtime_handler *h = i == 0 ? crid_config_find_runtime(cfg, "") : &cfg->runtimes[i - 1];
+		struct crid_handler_features hf;
+
+		crid_runtime_features(rt, h, &hf);
 		runtime__v1__runtime_handler__init(&handlers[i]);
+		runtime__v1__runtime_handler_features__init(&handler_features[i]);
 		handlers[i].name = i == 0 ? (char *)"" : cfg->runtimes[i - 1].name;
-		handlers[i].features = &handler_features;
+		handler_features[i].user_namespaces = hf.user_namespaces;
+		handler_features[i].recursive_read_only_mounts = hf.rro;
+		handlers[i].features = &handler_features[i];
 		handler_ptrs[i] = &handlers[i];
 	}
 	resp.n_runtime_handlers = cfg->n_runtimes + 1;
 	resp.runtime_handlers = handler_ptrs;
+	/* Strict groups and mount_options take effect with any runtime;
+	 * a user namespace with the host's network is refused. */
+	features.supplemental_groups_policy = true;
+	features.mount_options = true;
 	resp.features = &features;
 
 	if (req->verbose) {

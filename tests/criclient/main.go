@@ -2,14 +2,18 @@
 // runtime's socket as the kubelet does, speaks runtime.v1 or runtime.v1alpha2
 // with the generated Go types, and checks every answer.
 //
-//	criclient node   --socket S --api v1|v1alpha2 --image REF [...]
-//	criclient relist --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
+//	criclient node     --socket S --api v1|v1alpha2 --image REF [...]
+//	criclient relist   --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
+//	criclient security --socket S --image REF --seccomp-profile FILE [--userns] [...]
 //
 // node drives one node's work (images with and without credentials, a pod
 // with containers, exec, logs, the relist, events, errors, clean-up); relist
-// times the kubelet's relist against N running pods. Both exit 0 when every
-// answer was right, 1 with the first wrong answer otherwise, after removing
-// whatever they created. --json FILE writes the results.
+// times the kubelet's relist against N running pods; security runs the pods
+// a kubelet makes for the restricted Pod Security Standard and for
+// hostUsers: false, and checks from inside that every setting took effect.
+// Each exits 0 when every answer was right, 1 with the first wrong answer
+// otherwise, after removing whatever it created. --json FILE writes the
+// results.
 package main
 
 import (
@@ -211,8 +215,8 @@ func writeJSON(path string, v interface{}) error {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: criclient node|relist --socket PATH --api v1|v1alpha2 [options]\n"+
-		"       criclient node -h, criclient relist -h: the options\n")
+	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security --socket PATH --api v1|v1alpha2 [options]\n"+
+		"       criclient node -h, criclient relist -h, criclient security -h: the options\n")
 	os.Exit(2)
 }
 
@@ -233,6 +237,8 @@ func main() {
 		scenario = nodeFlags(fs)
 	case "relist":
 		scenario = relistFlags(fs)
+	case "security":
+		scenario = securityFlags(fs)
 	default:
 		usage()
 	}

@@ -10,11 +10,12 @@ Fixtures (import them into a test module):
                      the tests mounted it (reference counted across
                      concurrent test processes, see ensure_hugetlb)
     pod_env_factory  pod_env_factory(extra_registries=(), network=None,
-                     extra_config="", args=(), conflist=None) -> PodEnv,
-                     started; network is a cni_helpers.BridgeNet whose
-                     leaks are checked, conflist the text of the CNI
-                     directory's file (default: the network's, or loopback
-                     only; "" for none)
+                     extra_config="", args=(), conflist=None,
+                     searchable=False) -> PodEnv, started; network is a
+                     cni_helpers.BridgeNet whose leaks are checked,
+                     conflist the text of the CNI directory's file
+                     (default: the network's, or loopback only; "" for
+                     none); searchable makes the daemon's directory 0711
     pod_env          a PodEnv with the default configuration, started
 
 Every PodEnv is torn down like a kubelet would before the daemon is stopped:
@@ -822,19 +823,24 @@ def daemon_config(rs, extra_registries=()):
 @pytest.fixture
 def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
     """pod_env_factory(extra_registries=(), network=None, extra_config="",
-    args=()) -> a started PodEnv whose crid knows the session's registries
-    (plus extra_registries, plain HTTP) and the crun (default) and runc
-    handlers, with network's conflist in its CNI directory (a
-    cni_helpers.BridgeNet; loopback only without one). Torn down with the
-    leak checks; the network's bridge goes with it."""
+    args=(), conflist=None, searchable=False) -> a started PodEnv whose crid
+    knows the session's registries (plus extra_registries, plain HTTP) and
+    the crun (default) and runc handlers, with network's conflist in its CNI
+    directory (a cni_helpers.BridgeNet; loopback only without one).
+    searchable: the daemon's directory is made 0711 (a user namespace's root
+    must walk through it). Torn down with the leak checks; the network's
+    bridge goes with it."""
     made = []
 
-    def make(extra_registries=(), network=None, extra_config="", args=(), conflist=None):
+    def make(extra_registries=(), network=None, extra_config="", args=(), conflist=None,
+             searchable=False):
         ensure_hugetlb()  # again: another test process may have unmounted it
         if conflist is None:
             conflist = network.conflist() if network is not None else LOOPBACK_CONFLIST
         d = daemon_factory(config=daemon_config(registry_set, extra_registries) + extra_config,
                            args=list(args), cni_conflist=conflist)
+        if searchable:
+            os.chmod(d.tmp, 0o711)
         try:
             d.start()
         except BaseException:

@@ -853,5 +853,55 @@ def test_stats_statsp_and_imagefsinfo(crictl, pod_env):
 
     fs = c.json("imagefsinfo", "-o", "json")
     assert int(fs["status"]["usedBytes"]["value"]) > 0, fs
+def test_security_context_and_resources(crictl, pod_env):
+    """What a node administrator sets in crictl's container config (seccomp,
+    capabilities, user, groups, read-only root, resources) takes effect
+    inside the container; `crictl update` changes resources in place; a
+    missing Localhost profile is refused with the file named."""
+    import security_helpers as sh
+    c, env = crictl, pod_env
+    image = sh.probe_image(env.rs)
+    c.ok("pull", image)
+    pod = c.pod_config()
+    pid = runp(c, pod)
+    cfg = c.ctr_config("restricted", image, ["sh", "-c", "while true; do sleep 0.1; done"])
+    cfg["linux"] = {
+        "security_context": {
+            "seccomp": {"profile_type": 0},  # RuntimeDefault
+            "capabilities": {"drop_capabilities": ["ALL"], "add_capabilities": ["NET_BIND_SERVICE"]},
+            "run_as_user": {"value": 1000},
+            "supplemental_groups": [3000],
+            "readonly_rootfs": True,
+            "no_new_privs": True,
+            "namespace_options": {"network": 0, "pid": 1, "ipc": 0},
+        },
+        "resources": {"cpu_shares": 300, "memory_limit_in_bytes": 64 * 1024 * 1024},
+    }
+    cid = create(c, pid, pod, cfg)
+    c.ok("start", cid)
+    out = c.ok("exec", "-s", cid, "sh", "-c",
+               "grep -E '^(Seccomp|CapBnd|NoNewPrivs):' /proc/self/status; id -u; id -G; sysprobe userns; "
+               "if touch /x 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi")
+    lines = out.split()
+    assert "Seccomp:" in lines and lines[lines.index("Seccomp:") + 1] == "2", out
+    # The bounding set (a non-root process has no effective ones).
+    assert sh.caps_of(lines[lines.index("CapBnd:") + 1]) == {"CAP_NET_BIND_SERVICE"}, out
+    assert lines[lines.index("NoNewPrivs:") + 1] == "1", out
+    assert "userns=EPERM" in lines and "rootfs=ro" in lines and "1000" in lines and "3000" in lines, out
+    st = inspect(c, cid)["status"]
+    if "user" in st:  # crictl 1.26 predates ContainerStatus.user
+        assert st["user"]["linux"]["uid"] == "1000", st["user"]
+
+    c.ok("update", "--cpu-share", "600", "--memory", str(96 * 1024 * 1024), cid)
+    got = env.status(cid).resources.linux
+    assert (got.cpu_shares, got.memory_limit_in_bytes) == (600, 96 * 1024 * 1024), got
+    assert c.ok("exec", "-s", cid, "cat", "/sys/fs/cgroup/cpu/cpu.shares").split() == ["600"]
+
+    bad = c.ctr_config("bad-profile", image, ["true"])
+    missing = os.path.join(env.d.tmp, "missing-profile.json")
+    bad["linux"] = {"security_context": {"seccomp": {"profile_type": 2, "localhost_ref": missing}}}
+    r = c.fails("create", pid, c.ctr_file(bad), c.pod_file(pod))
+    assert "code = InvalidArgument" in r.err and missing in r.msg, r.err
+    assert [x.metadata.name for x in env.list_ctrs()] == ["restricted"]
     c.ok("stopp", pid)
     c.ok("rmp", pid)

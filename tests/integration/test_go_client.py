@@ -189,3 +189,28 @@ def test_relist_at_scale(pod_env_factory, registry_set, criclient):  # noqa: F81
     for m in ("ListPodSandbox", "ListContainers"):
         n = calls.count(f"/runtime.v1.RuntimeService/{m}")
         assert n >= 2 * RELIST_ROUNDS, f"crid logged {n} {m} calls for {RELIST_ROUNDS} rounds"
+
+
+def test_security(pod_env_factory, registry_set, criclient):  # noqa: F811
+    """The Go client as a kubelet running a pod of the restricted Pod Security
+    Standard, a Localhost seccomp profile and a hostUsers: false pod; it
+    checks from inside the containers (sysprobe, /proc, id) and in
+    ContainerStatus that each setting took effect, and that bad requests
+    are refused."""
+    import json as _json
+
+    import security_helpers as sh
+    env = pod_env_factory(searchable=True)
+    ref = sh.probe_image(registry_set)
+    profile = os.path.join(env.d.tmp, "no-mkdir.json")
+    with open(profile, "w") as f:
+        _json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+    rc, out, res = run_client(env, criclient, "security", "v1", [
+        "--image", ref, "--seccomp-profile", profile, "--userns"], timeout=180)
+    assert_ok(rc, out, res, "criclient security")
+    print(out)
+    assert len(res["pods"]) == 2 and len(res["containers"]) == 3, res
+    steps = {s["name"] for s in res["steps"]}
+    for name in ("UpdateContainerResources", "UpdatePodSandboxResources", "RunPodSandbox userns"):
+        assert name in steps, sorted(steps)

@@ -32,6 +32,8 @@ def test_install_layout_and_installed_daemon_serves(destdir, crid_bin):
     assert os.access(binary, os.X_OK)
     assert os.access(os.path.join(destdir, "usr/local/bin/crid-shim"), os.X_OK)
     assert os.path.isdir(os.path.join(destdir, "etc/crid/crid.d"))
+    with open(os.path.join(destdir, "etc/apparmor.d/crid-default")) as f:
+        assert "profile crid-default " in f.read()
     with open(unit) as f:
         text = f.read()
     assert "ExecStart=/usr/local/bin/crid\n" in text

@@ -18,7 +18,8 @@ DONE = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "GetContain
         "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources",
         "StreamPodSandboxes", "StreamContainers", "ContainerStats", "ListContainerStats",
         "StreamContainerStats", "PodSandboxStats", "ListPodSandboxStats", "StreamPodSandboxStats",
-        "ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics"}
+        "ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics",
+        "UpdatePodSandboxResources"}
 
 
 @pytest.mark.parametrize("ver", VERSIONS)

@@ -35,6 +35,7 @@ struct fx {
 	Runtime__V1__KeyValue kv[4], *kvp[4];
 	struct crid_image_defaults img;
 	struct crid_user_ids user;
+	struct crid_spec_host host;
 	struct crid_spec_input in;
 };
 
@@ -106,6 +107,12 @@ static void fx_init(struct fx *f)
 	f->in.config = &f->c;
 	f->in.pod_linux = &f->pod;
 	f->in.user = &f->user;
+	/* This machine, with what tests set about it fixed. */
+	crid_spec_host_probe(&f->host);
+	f->host.oom_floor = 0;
+	f->host.held_caps = (UINT64_C(1) << 41) - 1;
+	f->host.apparmor = f->host.apparmor_default = f->host.selinux = false;
+	f->in.host = &f->host;
 }
 
 static void set_env(struct fx *f, size_t i, const char *key, const char *value)

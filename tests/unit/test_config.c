@@ -145,6 +145,7 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_uint_eq(cfg->layer_usage_period_s, 10);
 	ck_assert_uint_eq(cfg->layer_usage_files_per_s, 20000);
 	ck_assert_str_eq(cfg->metrics_address, "");
+	ck_assert(!cfg->seccomp_default);
 	ck_assert_uint_eq(cfg->n_pinned_images, 0);
 	ck_assert_ptr_null(cfg->pinned_images);
 	ck_assert_uint_eq(cfg->n_registries, 0);
@@ -207,7 +208,8 @@ static const char full_file[] = "socket: /srv/crid/api.sock\n"
 				"event_queue_length: 65536\n"
 				"layer_usage_period_s: 3600\n"
 				"layer_usage_files_per_s: 100\n"
-				"metrics_address: \"[::1]:9090\"\n";
+				"metrics_address: \"[::1]:9090\"\n"
+				"seccomp_default: true\n";
 
 START_TEST(test_main_file_values)
 {
@@ -237,6 +239,7 @@ START_TEST(test_main_file_values)
 	ck_assert_uint_eq(cfg.layer_usage_period_s, 3600);
 	ck_assert_uint_eq(cfg.layer_usage_files_per_s, 100);
 	ck_assert_str_eq(cfg.metrics_address, "[::1]:9090");
+	ck_assert(cfg.seccomp_default);
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -302,7 +305,8 @@ START_TEST(test_flags_override_files)
 			      "--cgroup-driver=cgroupfs", "--default-runtime=crun",
 			      "--grpc-max-recv-bytes", "2048", "--grpc-max-send-bytes=4096",
 			      "--worker-threads", "8", "--shutdown-grace=3600", "--worker-threads=9",
-			      "--max-concurrent-downloads", "1", "--pull-progress-timeout=3600", NULL),
+			      "--max-concurrent-downloads", "1", "--pull-progress-timeout=3600",
+			      "--seccomp-default", "false", NULL),
 			 CRID_CONFIG_RUN);
 	ck_assert_str_eq(cfg.socket_path, "/flag/s.sock");
 	ck_assert_str_eq(cfg.run_root, "/flag/run");
@@ -317,6 +321,7 @@ START_TEST(test_flags_override_files)
 	ck_assert_uint_eq(cfg.shutdown_grace_s, 3600);
 	ck_assert_uint_eq(cfg.max_concurrent_downloads, 1);
 	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 3600);
+	ck_assert(!cfg.seccomp_default); /* the flag over the file's true */
 	crid_config_free(&cfg);
 }
 END_TEST
@@ -737,6 +742,8 @@ static const struct bad_file bad_files[] = {
 	  "pull_progress_timeout_s: \"3601\" is out of range 1..3600" },
 	{ NULL, "pull_progress_timeout_s: 1m\n", 1,
 	  "pull_progress_timeout_s: \"1m\" is not a whole number" },
+	/* seccomp */
+	{ NULL, "seccomp_default: yes\n", 1, "seccomp_default: \"yes\" is not true or false" },
 	/* pinned_images */
 	{ NULL, "pinned_images: busybox\n", 1,
 	  "pinned_images: expected a list of image references, found a single value" },
@@ -1121,7 +1128,7 @@ START_TEST(test_to_json)
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
 		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
-		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address",
+		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address", "seccomp_default",
 	};
 
 	write_main(full_file);

@@ -508,8 +508,41 @@ START_TEST(test_mount_errors)
 	runtime__v1__image_spec__init(&image);
 	image.image = "docker.io/library/busybox:latest";
 	f.m[1].image = &image;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1]: host_path and image are mutually exclusive");
 	f.m[1].host_path = "";
-	build_fails(&f, CRID_UNIMPLEMENTED, "mounts[1].image");
+	/* The caller mounts image volumes; the spec binds what it made. */
+	build_fails(&f, CRID_INTERNAL, "mounts[1].image");
+	{
+		char *sources[] = { NULL, "/run/crid/containers/c1/mounts/1" };
+		json_t *j;
+
+		f.in.mount_sources = sources;
+		j = build_ok(&f);
+		ck_assert_str_eq(jstr(find_mount(j, "/x"), "source"), "/run/crid/containers/c1/mounts/1");
+		ck_assert(mount_opt(find_mount(j, "/x"), "ro"));
+		ck_assert_str_eq(jstr(find_mount(j, "/ok"), "source"), "/srv/ok");
+		json_decref(j);
+		f.in.mount_sources = NULL;
+	}
+	f.m[1].image = NULL;
+	f.m[1].host_path = "/srv/x";
+	f.m[1].image_sub_path = "sub";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].image_sub_path needs image");
+	f.m[1].image_sub_path = "";
+	{
+		char *opts[] = { "noexec", "nosuid" }, *bad[] = { "remount" };
+		json_t *j;
+
+		f.m[1].mount_options = opts;
+		f.m[1].n_mount_options = 2;
+		j = build_ok(&f);
+		ck_assert(mount_opt(find_mount(j, "/x"), "noexec") && mount_opt(find_mount(j, "/x"), "nosuid"));
+		json_decref(j);
+		f.m[1].mount_options = bad;
+		f.m[1].n_mount_options = 1;
+		build_fails(&f, CRID_INVALID_ARGUMENT, "mounts[1].mount_options[0]");
+		f.m[1].n_mount_options = 0;
+	}
 }
 END_TEST
 
@@ -554,7 +587,7 @@ START_TEST(test_namespaces_pod)
 	/* TARGET: the caller passes the target's namespace. */
 	f.nsopt.pid = RUNTIME__V1__NAMESPACE_MODE__TARGET;
 	f.nsopt.target_id = "abc";
-	build_fails(&f, CRID_UNIMPLEMENTED, "namespace_options.pid");
+	build_fails(&f, CRID_INVALID_ARGUMENT, "namespace_options.pid");
 	f.in.ns.pid = "/proc/77/ns/pid";
 	j = build_ok(&f);
 	ck_assert_str_eq(jstr(find_ns(j, "pid"), "path"), "/proc/77/ns/pid");
@@ -617,9 +650,63 @@ START_TEST(test_namespaces_inconsistent)
 	runtime__v1__user_namespace__init(&u);
 	u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
 	f.nsopt.userns_options = &u;
-	build_fails(&f, CRID_UNIMPLEMENTED, "namespace_options.userns_options");
-	u.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
-	json_decref(build_ok(&f));
+	f.in.userns = &u;
+	f.in.userns_path = "/run/crid/pods/p1/ns/user";
+	f.sc.privileged = 1;
+	f.psc.privileged = 1;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "privileged: not with a user namespace");
+}
+END_TEST
+
+START_TEST(test_namespaces_user)
+{
+	Runtime__V1__IDMapping m = RUNTIME__V1__IDMAPPING__INIT, *mp[1] = { &m };
+	Runtime__V1__UserNamespace u;
+	struct fx f;
+	json_t *j, *a;
+
+	fx_init(&f);
+	runtime__v1__user_namespace__init(&u);
+	u.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+	m.host_id = 65536;
+	m.container_id = 0;
+	m.length = 65536;
+	u.uids = u.gids = mp;
+	u.n_uids = u.n_gids = 1;
+	f.in.userns = &u;
+	f.in.userns_path = "/run/crid/pods/p1/ns/user";
+	j = build_ok(&f);
+	/* Joined first, with the mappings the runtime needs. */
+	ck_assert_str_eq(jstr(json_array_get(jget(j, "linux.namespaces"), 0), "type"), "user");
+	ck_assert_str_eq(jstr(find_ns(j, "user"), "path"), "/run/crid/pods/p1/ns/user");
+	a = jget(j, "linux.uidMappings");
+	ck_assert_uint_eq(json_array_size(a), 1);
+	ck_assert_int_eq(jint(json_array_get(a, 0), "hostID"), 65536);
+	ck_assert_int_eq(jint(json_array_get(a, 0), "containerID"), 0);
+	ck_assert_int_eq(jint(json_array_get(a, 0), "size"), 65536);
+	ck_assert_uint_eq(json_array_size(jget(j, "linux.gidMappings")), 1);
+	/* procMount Unmasked: the kubelet's two empty lists, only honoured
+	 * in a user namespace (outside, they mean "not sent"). */
+	ck_assert_ptr_null(jget(j, "linux.maskedPaths"));
+	ck_assert_ptr_null(jget(j, "linux.readonlyPaths"));
+	json_decref(j);
+	{
+		static char *masked[] = { "/proc/kcore" };
+
+		f.sc.masked_paths = masked;
+		f.sc.n_masked_paths = 1;
+		j = build_ok(&f);
+		assert_strv(jget(j, "linux.maskedPaths"), (const char *const[]){ "/proc/kcore" }, 1);
+		json_decref(j);
+		f.sc.n_masked_paths = 0;
+	}
+	f.in.userns = NULL;
+	f.in.userns_path = NULL;
+	j = build_ok(&f);
+	ck_assert_ptr_null(find_ns(j, "user"));
+	ck_assert_ptr_null(jget(j, "linux.uidMappings"));
+	ck_assert_uint_gt(json_array_size(jget(j, "linux.maskedPaths")), 5);
+	json_decref(j);
 }
 END_TEST
 
@@ -649,7 +736,7 @@ START_TEST(test_resources_mapping)
 	r.hugepage_limits = hp;
 	r.n_hugepage_limits = 2;
 	r.oom_score_adj = 500;
-	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_int_eq(jint(j, "cpu.shares"), 512);
 	ck_assert_int_eq(jint(j, "cpu.quota"), 50000);
 	ck_assert_int_eq(jint(j, "cpu.period"), 100000);
@@ -675,17 +762,17 @@ START_TEST(test_resources_unset)
 	struct crid_err e = { 0 };
 	json_t *j = NULL;
 
-	ck_assert_int_eq(crid_spec_resources(NULL, &j, &e), 0);
+	ck_assert_int_eq(crid_spec_resources(NULL, NULL, &j, &e), 0);
 	ck_assert(json_is_object(j) && json_object_size(j) == 0);
 	json_decref(j);
 	runtime__v1__linux_container_resources__init(&r);
-	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_uint_eq(json_object_size(j), 0);
 	json_decref(j);
 	/* Only a quota (-1: unlimited), only memory without swap. */
 	r.cpu_quota = -1;
 	r.memory_limit_in_bytes = 1 << 20;
-	ck_assert_int_eq(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_eq(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_int_eq(jint(j, "cpu.quota"), -1);
 	ck_assert_ptr_null(jget(j, "cpu.shares"));
 	ck_assert_ptr_null(jget(j, "cpu.period"));
@@ -704,41 +791,41 @@ START_TEST(test_resources_errors)
 
 	runtime__v1__linux_container_resources__init(&r);
 	r.cpu_shares = -2;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_int_eq(e.status, CRID_INVALID_ARGUMENT);
 	ck_assert_ptr_nonnull(strstr(e.msg, "cpu_shares"));
 	r.cpu_shares = 0;
 	r.cpu_period = -1;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "cpu_period"));
 	r.cpu_period = 0;
 	r.cpuset_cpus = "0-a";
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "cpuset_cpus"));
 	r.cpuset_cpus = "";
 	r.cpuset_mems = "1,";
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "cpuset_mems"));
 	r.cpuset_mems = "";
 	r.memory_limit_in_bytes = -5;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "memory_limit_in_bytes"));
 	r.memory_limit_in_bytes = 0;
 	r.memory_swap_limit_in_bytes = -5;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "memory_swap_limit_in_bytes"));
 	r.memory_swap_limit_in_bytes = 0;
 	runtime__v1__hugepage_limit__init(&h);
 	r.hugepage_limits = hp;
 	r.n_hugepage_limits = 1;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].page_size"));
 	h.page_size = "../x";
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].page_size"));
 	h.page_size = "2MB";
 	h.limit = UINT64_MAX;
-	ck_assert_int_lt(crid_spec_resources(&r, &j, &e), 0);
+	ck_assert_int_lt(crid_spec_resources(&r, NULL, &j, &e), 0);
 	ck_assert_ptr_nonnull(strstr(e.msg, "hugepage_limits[0].limit"));
 	ck_assert_ptr_null(j);
 
@@ -788,7 +875,15 @@ START_TEST(test_resources_in_spec)
 	ck_assert_str_eq(jstr(j, "linux.resources.cpu.cpus"), "0");
 	ck_assert_int_eq(jint(j, "linux.resources.memory.limit"), 64 << 20);
 	/* Hugepage limits only where a hugetlb controller can enforce them. */
-	ck_assert(hugetlb_present() == (jget(j, "linux.resources.hugepageLimits") != NULL));
+	ck_assert(hugetlb_present() == (jget(j, "linux.resources.hugepageLimits") != NULL) || !f.host.hugetlb);
+	f.host.hugetlb = false;
+	json_decref(j);
+	j = build_ok(&f);
+	ck_assert_ptr_null(jget(j, "linux.resources.hugepageLimits"));
+	f.host.hugetlb = true;
+	json_decref(j);
+	j = build_ok(&f);
+	ck_assert_ptr_nonnull(jget(j, "linux.resources.hugepageLimits"));
 	/* Device rules: deny all first, then the standard devices. */
 	rules = jget(j, "linux.resources.devices");
 	ck_assert_uint_gt(json_array_size(rules), 5);
@@ -820,9 +915,13 @@ END_TEST
 START_TEST(test_oom_score_adj)
 {
 	static const struct {
-		int64_t in;
-		int64_t want; /* -1: absent */
-	} cases[] = { { -997, -1 }, { -1, -1 }, { 0, -1 }, { 1, 1 }, { 500, 500 }, { 1000, 1000 }, { 5000, 1000 } };
+		int64_t in, floor;
+		int64_t want; /* -2000: absent */
+	} cases[] = {
+		/* Without CAP_SYS_RESOURCE, no lower than crid's own. */
+		{ -997, 0, 0 }, { -1, 0, 0 }, { -997, -999, -997 }, { -997, -500, -500 }, { 0, 0, -2000 },
+		{ 1, 0, 1 },	{ 500, 0, 500 }, { 1000, 0, 1000 },
+	};
 	struct fx f;
 
 	fx_init(&f);
@@ -830,14 +929,20 @@ START_TEST(test_oom_score_adj)
 		json_t *j;
 
 		f.res.oom_score_adj = cases[i].in;
+		f.host.oom_floor = (int)cases[i].floor;
 		j = build_ok(&f);
-		if (cases[i].want < 0)
+		if (cases[i].want == -2000)
 			ck_assert_msg(jget(j, "process.oomScoreAdj") == NULL, "oomScoreAdj for %lld",
 				      (long long)cases[i].in);
 		else
 			ck_assert_int_eq(jint(j, "process.oomScoreAdj"), cases[i].want);
 		json_decref(j);
 	}
+	f.res.oom_score_adj = 1001;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.resources.oom_score_adj");
+	f.res.oom_score_adj = -1001;
+	build_fails(&f, CRID_INVALID_ARGUMENT, "linux.resources.oom_score_adj");
+	f.res.oom_score_adj = 0;
 	/* No resources at all. */
 	f.lc.resources = NULL;
 	json_decref(build_ok(&f));
@@ -929,39 +1034,63 @@ END_TEST
 START_TEST(test_security_profiles)
 {
 	Runtime__V1__SecurityProfile sp;
+	Runtime__V1__SELinuxOption se = RUNTIME__V1__SELINUX_OPTION__INIT;
 	struct fx f;
 	json_t *j;
 
 	fx_init(&f);
 	runtime__v1__security_profile__init(&sp);
-	/* RuntimeDefault and Unconfined: unconfined, no seccomp section. */
-	f.sc.seccomp = &sp;
+	/* AppArmor RuntimeDefault and Unconfined on a host without AppArmor:
+	 * nothing to apply. */
 	f.sc.apparmor = &sp;
 	j = build_ok(&f);
-	ck_assert_ptr_null(jget(j, "linux.seccomp"));
 	ck_assert_ptr_null(jget(j, "process.apparmorProfile"));
 	json_decref(j);
 	sp.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined;
 	json_decref(build_ok(&f));
-
+	/* A profile that must be enforced cannot be. */
 	sp.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost;
-	sp.localhost_ref = "profiles/strict.json";
-	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.seccomp");
-	f.sc.seccomp = NULL;
-	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.apparmor");
+	sp.localhost_ref = "k8s-nginx";
+	build_fails(&f, CRID_FAILED_PRECONDITION, "linux.security_context.apparmor: localhost profile k8s-nginx");
+	/* With AppArmor: the named profile, or crid's for RuntimeDefault. */
+	f.host.apparmor = true;
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.apparmorProfile"), "k8s-nginx");
+	json_decref(j);
+	sp.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault;
+	build_fails(&f, CRID_FAILED_PRECONDITION, "crid-default is not loaded");
+	f.host.apparmor_default = true;
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.apparmorProfile"), "crid-default");
+	json_decref(j);
 	f.sc.apparmor = NULL;
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.apparmorProfile"), "crid-default");
+	json_decref(j);
+	f.host.apparmor = f.host.apparmor_default = false;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 	f.sc.apparmor_profile = "runtime/default";
 	json_decref(build_ok(&f));
 	f.sc.apparmor_profile = "localhost/k8s-nginx";
-	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.apparmor_profile");
+	build_fails(&f, CRID_FAILED_PRECONDITION, "AppArmor is not enabled");
+	f.sc.apparmor_profile = "whatever";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "apparmor_profile");
 	f.sc.apparmor_profile = "";
-	f.sc.seccomp_profile_path = "localhost/x.json";
-	build_fails(&f, CRID_UNIMPLEMENTED, "linux.security_context.seccomp_profile_path");
-	f.sc.seccomp_profile_path = "unconfined";
-	json_decref(build_ok(&f));
 #pragma GCC diagnostic pop
+
+	/* SELinux options: refused without SELinux, a label with it. */
+	se.type = "spc_t";
+	se.level = "s0:c1,c2";
+	f.sc.selinux_options = &se;
+	build_fails(&f, CRID_FAILED_PRECONDITION, "selinux_options");
+	f.host.selinux = true;
+	j = build_ok(&f);
+	ck_assert_str_eq(jstr(j, "process.selinuxLabel"), "system_u:system_r:spc_t:s0:c1,c2");
+	ck_assert_str_eq(jstr(j, "linux.mountLabel"), "system_u:object_r:container_file_t:s0:c1,c2");
+	json_decref(j);
+	se.type = "a b";
+	build_fails(&f, CRID_INVALID_ARGUMENT, "selinux_options");
 }
 END_TEST
 
@@ -1173,6 +1302,8 @@ static void oom_sweep(bool privileged)
 		f.d[0].host_path = "/dev/null";
 	}
 	f.sc.privileged = f.psc.privileged = privileged;
+	/* The default seccomp profile is the largest part of the document. */
+	f.in.seccomp_default = !privileged;
 	json_get_alloc_funcs(&saved_malloc, &saved_free);
 	for (fail_after = 0; r != 0; fail_after++) {
 		struct crid_err e = { 0 };
@@ -1240,6 +1371,7 @@ static Suite *oci_spec_suite(void)
 	tcase_add_test(tl, test_namespaces_pod);
 	tcase_add_test(tl, test_namespaces_host);
 	tcase_add_test(tl, test_namespaces_inconsistent);
+	tcase_add_test(tl, test_namespaces_user);
 	tcase_add_test(tl, test_resources_mapping);
 	tcase_add_test(tl, test_resources_unset);
 	tcase_add_test(tl, test_resources_errors);

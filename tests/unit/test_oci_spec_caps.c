@@ -226,6 +226,7 @@ START_TEST(test_caps_in_spec)
 	json_t *j, *set;
 
 	fx_init(&f);
+	f.host.held_caps = held;
 	j = build_ok(&f);
 	set = jget(j, "process.capabilities.bounding");
 	for (size_t i = 0; i < CRID_ARRAY_SIZE(docker_caps); i++) {
@@ -275,10 +276,12 @@ static const struct {
 	{ NULL, true, true, 0, 0, { 10 }, 1 },
 	{ "app", true, true, 1000, 1000, { 10, 50, 999 }, 3 },
 	{ "1000", true, true, 1000, 1000, { 10, 50, 999 }, 3 },
-	{ "1000:50", true, true, 1000, 50, { 0 }, 0 },
-	{ "app:wheel", true, true, 1000, 10, { 0 }, 0 },
-	{ "app:1234", true, true, 1000, 1234, { 0 }, 0 },
-	{ "0:wheel", true, true, 0, 10, { 0 }, 0 },
+	/* An explicit group does not drop the user's groups (containerd's
+	 * rule for CRI, KEP-3619), unlike Docker's. */
+	{ "1000:50", true, true, 1000, 50, { 10, 50, 999 }, 3 },
+	{ "app:wheel", true, true, 1000, 10, { 10, 50, 999 }, 3 },
+	{ "app:1234", true, true, 1000, 1234, { 10, 50, 999 }, 3 },
+	{ "0:wheel", true, true, 0, 10, { 10 }, 1 },
 	{ "other", true, true, 1001, 1001, { 999 }, 1 },
 	{ "2000", true, true, 2000, 0, { 0 }, 0 },
 	{ "2000:3000", true, true, 2000, 3000, { 0 }, 0 },
