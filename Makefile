@@ -11,7 +11,7 @@ SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 
-PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson libcurl libarchive sqlite3 libcrypto
+PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson libcurl libarchive sqlite3 libssl libcrypto zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 

@@ -18,6 +18,7 @@
 #include "pod/pod_ns.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
+#include "streaming/streaming.h"
 
 static void config_freep(struct crid_config *cfg)
 {
@@ -44,6 +45,11 @@ static void store_closep(struct crid_store **s)
 	crid_store_close(*s);
 }
 
+static void streaming_freep(struct crid_streaming **s)
+{
+	crid_streaming_free(*s);
+}
+
 static void images_freep(struct crid_images **im)
 {
 	crid_images_free(*im);
@@ -68,6 +74,8 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	_cleanup_(methods_freep) struct crid_rpc_methods *methods = NULL;
 	_cleanup_(store_closep) struct crid_store *store = NULL;
 	_cleanup_(runtime_freep) struct crid_runtime *runtime = NULL;
+	/* Declared after the runtime: freed before it, its sessions ended first. */
+	_cleanup_(streaming_freep) struct crid_streaming *streaming = NULL;
 	_cleanup_(images_freep) struct crid_images *images = NULL;
 	_cleanup_(server_freep) struct crid_server *server = NULL;
 	struct services services;
@@ -84,7 +92,8 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 		return r;
 	if ((r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
 	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0 ||
-	    (r = crid_runtime_new(&runtime, cfg, images, store, err)) < 0 ||
+	    (r = crid_streaming_new(&streaming, cfg, err)) < 0 ||
+	    (r = crid_runtime_new(&runtime, cfg, images, store, streaming, err)) < 0 ||
 	    (r = crid_runtime_register(runtime, methods, err)) < 0)
 		return r;
 	r = crid_server_new(&server, &opts, methods, err);

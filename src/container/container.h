@@ -1,7 +1,7 @@
 /* Containers: CreateContainer, StartContainer, StopContainer,
  * RemoveContainer (containers.c); ContainerStatus, ListContainers,
  * ExecSync, ReopenContainerLog, UpdateContainerResources
- * (container_queries.c); learning exits from crid-shim's exit files
+ * (container_queries.c); Exec and Attach (container_streams.c); learning exits from crid-shim's exit files
  * (exit_watch.c); recovery at start-up (container_recover.c). Each
  * container's process is run by the OCI runtime under its own crid-shim. */
 #ifndef CRID_CONTAINER_CONTAINER_H
@@ -16,6 +16,8 @@
 
 int crid_containers_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 int crid_container_queries_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+/* Exec and Attach (container_streams.c): URLs on the streaming server. */
+int crid_container_streams_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 
 /* Stops every container of a pod (StopPodSandbox). */
 int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);

@@ -1,5 +1,5 @@
 /* Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
- * PodSandboxStatus, ListPodSandbox, and the pods' recovery at start-up. A
+ * PodSandboxStatus, ListPodSandbox, PortForward, and the pods' recovery at start-up. A
  * pod is its pinned namespaces and files (pod_ns.h), never an infra
  * container. A pod's containers are container/'s: stopping and removing a
  * pod asks it to end them first. */
@@ -12,6 +12,8 @@
 #include "store/store.h"
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+/* PortForward (pod_portforward.c): a URL on the streaming server. */
+int crid_pod_portforward_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 
 /* Start-up: puts a recorded pod back in the table, checked against what
  * the machine still has. A record that cannot be read is logged and left. */

@@ -50,7 +50,7 @@ static int recover(struct crid_runtime *rt, struct crid_err *err)
 }
 
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
-		     struct crid_store *db, struct crid_err *err)
+		     struct crid_store *db, struct crid_streaming *streaming, struct crid_err *err)
 {
 	struct crid_runtime *rt = calloc(1, sizeof(*rt));
 	char exe[PATH_MAX];
@@ -62,6 +62,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	rt->cfg = cfg;
 	rt->images = images;
 	rt->db = db;
+	rt->streaming = streaming;
 	rt->inotify_fd = rt->stop_fd = -1;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->watch_lock, NULL);
@@ -358,5 +359,9 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		r = crid_pods_register(rt, methods, err);
 	if (r == 0)
 		r = crid_containers_register(rt, methods, err);
+	if (r == 0)
+		r = crid_container_streams_register(rt, methods, err);
+	if (r == 0)
+		r = crid_pod_portforward_register(rt, methods, err);
 	return r;
 }
