@@ -8,7 +8,7 @@ run_pkgs="crun runc"
 test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography python3-websocket"
 # The Go client of the tests (tests/criclient): Go, grpc-go and the protobuf
 # runtime and generators, all from Debian.
-test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"
+test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-golang-x-net-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"
 
 want=""
 for group in "$@"; do

@@ -43,6 +43,10 @@ type criAPI interface {
 	ListContainers(ctx context.Context, f *containerFilter) ([]container, error)
 	ExecSync(ctx context.Context, id string, cmd []string, timeoutS int64) (*execResult, error)
 	ReopenContainerLog(ctx context.Context, id string) error
+	// Exec, Attach and PortForward answer the URL of a streaming session.
+	Exec(ctx context.Context, id string, cmd []string, tty, stdin, stdout, stderr bool) (string, error)
+	Attach(ctx context.Context, id string, tty, stdin, stdout, stderr bool) (string, error)
+	PortForward(ctx context.Context, podID string, ports []int32) (string, error)
 }
 
 // errNotInAPI: the method does not exist in this CRI version.

@@ -83,7 +83,8 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: 
     """A node's whole work through the Go client: Version, Status,
     RuntimeConfig, pulls with and without credentials, images, a pod with a
     long-running and a short-lived container, exec (output, exit code,
-    5 MiB, timeout), logs and their rotation, the relist and its filters,
+    5 MiB, timeout), Exec over WebSocket (v4 channels and status), Attach
+    and PortForward URLs and what a wrong client is told, logs and their rotation, the relist and its filters,
     events (v1), wrong requests, stop and removal of everything."""
     env = pod_env_factory()
     rs = registry_set
@@ -110,7 +111,8 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: 
                  "CreateContainer", "StartContainer", "ExecSync", "ExecSync timeout",
                  "ReopenContainerLog", "ListPodSandbox", "ListPodSandbox READY",
                  "ListContainers", "ListContainers RUNNING", "ContainerStatus", "StopContainer",
-                 "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage"):
+                 "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage",
+                 "Exec", "Attach", "PortForward", "Exec tty with stderr"):
         assert name in steps, f"the client did not report the step {name!r}: {sorted(steps)}"
 
     # Every call crid saw from the client came in on the API asked for.
@@ -118,6 +120,7 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler):  # noqa: 
     other = "v1alpha2" if api == "v1" else "v1"
     assert not {m for m in called if m.startswith(f"/runtime.{other}.")}, sorted(called)
     for m in ("RuntimeService/RunPodSandbox", "RuntimeService/ExecSync", "ImageService/PullImage",
+              "RuntimeService/Exec", "RuntimeService/Attach", "RuntimeService/PortForward",
               "RuntimeService/ReopenContainerLog", "RuntimeService/ListContainers"):
         assert f"/runtime.{api}.{m}" in called, sorted(called)
     if api == "v1":
