@@ -798,14 +798,15 @@ def daemon_config(rs, extra_registries=()):
 
 @pytest.fixture
 def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
-    """pod_env_factory(extra_registries=()) -> a started PodEnv whose crid
-    knows the session's registries (plus extra_registries, plain HTTP) and
-    the crun (default) and runc handlers. Torn down with the leak checks."""
+    """pod_env_factory(extra_registries=(), extra_yaml="") -> a started PodEnv
+    whose crid knows the session's registries (plus extra_registries, plain
+    HTTP) and the crun (default) and runc handlers, with extra_yaml appended
+    to its config file. Torn down with the leak checks."""
     made = []
 
-    def make(extra_registries=()):
+    def make(extra_registries=(), extra_yaml=""):
         ensure_hugetlb()  # again: another test process may have unmounted it
-        d = daemon_factory(config=daemon_config(registry_set, extra_registries)).start()
+        d = daemon_factory(config=daemon_config(registry_set, extra_registries) + extra_yaml).start()
         env = PodEnv(d, registry_set)
         made.append(env)
         return env

@@ -7,6 +7,8 @@ kubelets and crictl 1.26 speak it) are in test_crictl_streaming.py."""
 import json
 import os
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -297,14 +299,14 @@ def test_attach(pod_env):
     env.wait_exited(cid)
 
 
-def start_httpd(env, pod, cfg):
+def start_httpd(env, pod, cfg, port=HTTPD_PORT):
     cmd = ["sh", "-c", f"mkdir -p /tmp/www && printf '{PAGE.decode()}' > /tmp/www/index.html && "
-                       f"exec httpd -f -p {HTTPD_PORT} -h /tmp/www"]
+                       f"exec httpd -f -p {port} -h /tmp/www"]
     cid, _ = env.run(pod, cfg, "httpd", command=cmd)
     # Ready once it listens: asked from inside the pod.
     deadline = time.monotonic() + 30
     while True:
-        r = env.exec_sync(cid, ["sh", "-c", f"cat /proc/net/tcp /proc/net/tcp6 | grep -qi ':{HTTPD_PORT:04X} '"])
+        r = env.exec_sync(cid, ["sh", "-c", f"cat /proc/net/tcp /proc/net/tcp6 | grep -qi ':{port:04X} '"])
         if r.exit_code == 0:
             return cid
         assert time.monotonic() < deadline, "httpd did not listen"
@@ -448,4 +450,74 @@ def test_spdy_control_frames(pod_env):
     out = c.open({"streamtype": "stdout"})
     assert c.read_all(out) == b"pong\n"
     c.close()
+    env.d.assert_serving()
+
+
+def test_port_forward_host_network(pod_env):
+    """A pod on the host's network: its port is dialed on the host."""
+    env = pod_env
+    env.pull()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    pod, cfg = env.new_pod(network=env.api.NODE)
+    start_httpd(env, pod, cfg, port)
+    c = SpdyConn(pf_url(env, pod, [port]), protocols=["portforward.k8s.io"])
+    body, _ = get_page(c, port, 0)
+    assert body.endswith(PAGE), body
+    c.close()
+
+
+def make_cert(tmp):
+    cert, key = os.path.join(tmp, "stream.pem"), os.path.join(tmp, "stream.key")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=crid-stream", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def test_tls(pod_env_factory, tmp_path):
+    """With a certificate and key configured the URLs are https, and exec
+    runs over TLS for SPDY and WebSocket; a plain-text client gets nowhere."""
+    cert, key = make_cert(str(tmp_path))
+    env = pod_env_factory(extra_yaml=f"stream_tls_cert: {cert}\nstream_tls_key: {key}\n")
+    env.pull()
+    pod, cfg = env.new_pod()
+    cid = sleeper(env, pod, cfg)
+    url = exec_url(env, cid, ["echo", "secret"])
+    assert url.startswith("https://127.0.0.1:"), url
+    ctx = ssl.create_default_context(cafile=cert)
+    host, port = url.split("/")[2].split(":")
+    raw = socket.create_connection((host, int(port)), timeout=30)
+    c = SpdyConn(url, sock=ctx.wrap_socket(raw, server_hostname=host))
+    assert c.status == 101, c.status
+    c.open({"streamtype": "error"})
+    out = c.open({"streamtype": "stdout"})
+    err = c.open({"streamtype": "stderr"})
+    assert c.read_all(out) == b"secret\n"
+    c.close()
+
+    import websocket
+    ws = websocket.create_connection("wss" + exec_url(env, cid, ["echo", "wss"])[len("https"):],
+                                     subprotocols=["v4.channel.k8s.io"], sslopt={"ca_certs": cert})
+    got = b""
+    while True:
+        try:
+            op, d = ws.recv_data()
+        except websocket.WebSocketConnectionClosedException:
+            break
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        if d[:1] == b"\x01":
+            got += d[1:]
+    ws.close()
+    assert got == b"wss\n", got
+
+    try:
+        status, _, _ = http_request(exec_url(env, cid, ["true"]).replace("https://", "http://"))
+    except ConnectionResetError:
+        status = 0
+    assert status == 0  # no HTTP answer to plain text on a TLS port
     env.d.assert_serving()
