@@ -15,7 +15,8 @@ DONE = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "GetContain
         "ListImages", "StreamImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo",
         "RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "ListPodSandbox",
         "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
-        "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources"}
+        "ListContainers", "ExecSync", "ReopenContainerLog", "UpdateContainerResources",
+        "Exec", "Attach", "PortForward"}
 
 
 @pytest.mark.parametrize("ver", VERSIONS)
