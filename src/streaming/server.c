@@ -516,7 +516,7 @@ static void accept_one(struct crid_streaming *s)
 		goto undo;
 	}
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setstacksize(&attr, 512 * 1024); /* frames and buffers of a few tens of KiB */
 	if (pthread_create(&t, &attr, conn_thread, c) != 0) {
 		pthread_attr_destroy(&attr);
 		free(c);
