@@ -105,11 +105,18 @@ int crid_sess_send(struct crid_sess *s, struct crid_chan *c, const void *d, size
 
 	if (!c->open || c->fin_sent)
 		return -EPIPE;
-	if (s->proto == CRID_PROTO_WS)
-		return ws_send(s, c->ws, d, n);
-	r = crid_spdy_put_data(spdy_out(s), c->sid, 0, d, n);
-	if (r == 0)
-		r = spdy_commit(s);
+	if (s->proto == CRID_PROTO_WS) {
+		r = ws_send(s, c->ws, d, n);
+	} else {
+		r = crid_spdy_put_data(spdy_out(s), c->sid, 0, d, n);
+		if (r == 0)
+			r = spdy_commit(s);
+	}
+	if (r == -ENOMEM) {
+		/* Output would go missing unnoticed: the session ends instead. */
+		log_warn("streaming: out of memory for a session's output", "id", s->req->id);
+		s->broken = true;
+	}
 	return r;
 }
 

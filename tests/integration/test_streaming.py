@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -521,3 +522,109 @@ def test_tls(pod_env_factory, tmp_path):
         status = 0
     assert status == 0  # no HTTP answer to plain text on a TLS port
     env.d.assert_serving()
+
+
+def thread_count(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_limits_and_hostile_clients(pod_env_factory):
+    """stream_max_sessions: one connection more is answered 503;
+    stream_idle_timeout_s closes a silent session; garbage after the
+    upgrade (SPDY of another version, a frame bigger than allowed, an
+    undecodable header block, unmasked or unknown WebSocket frames) ends
+    that connection only; the threads of the sessions are gone after."""
+    env = pod_env_factory(extra_yaml="stream_max_sessions: 2\nstream_idle_timeout_s: 2\n")
+    env.pull()
+    pod, cfg = env.new_pod()
+    cid = sleeper(env, pod, cfg)
+    threads_before = thread_count(env.d.pid)
+
+    def sessions_gone():
+        # Two slots only: each connection below waits for the last to be gone.
+        deadline = time.monotonic() + 20
+        while thread_count(env.d.pid) > threads_before and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    # Two silent connections hold the two slots; a third is refused.
+    held = [socket.create_connection(("127.0.0.1", int(exec_url(env, cid, ["true"]).split(":")[2].split("/")[0])))
+            for _ in range(2)]
+    time.sleep(0.5)
+    status, _, _ = http_request(exec_url(env, cid, ["true"]))
+    assert status == 503, status
+    for s in held:
+        s.close()
+    sessions_gone()
+
+    # An idle session is closed after its timeout.
+    c = SpdyConn(exec_url(env, cid, ["sleep", "30"], stderr=False))
+    c.open({"streamtype": "error"})
+    c.open({"streamtype": "stdout"})
+    t0 = time.monotonic()
+    c.wait(lambda: c.closed, 20)
+    assert time.monotonic() - t0 < 15
+    c.close()
+
+    hostile = [
+        b"\x80\x02\x00\x01\x00\x00\x00\x00",                      # SPDY/2
+        b"\x80\x03\x00\x01\x00\xff\xff\xff" + b"x" * 64,         # 16 MiB frame
+        b"\x80\x03\x00\x01\x00\x00\x00\x10" + struct.pack(">IIH", 1, 0, 0) + b"garbage!",
+        b"\x00\x00\x00\x63\x01\x00\x00\x03abc",                  # DATA on a stream never opened
+    ]
+    for raw in hostile:
+        sessions_gone()
+        c = SpdyConn(exec_url(env, cid, ["true"]))
+        assert c.status == 101
+        c.send_raw(raw)
+        c.wait(lambda: c.closed or c.goaway is not None or any(
+            s.reset is not None for s in c.streams.values()), 20)
+        c.close()
+    import websocket
+    for raw in (b"\x82\x05hello", b"\x8f\x80abcd", b"\x82\xff" + b"\x7f" * 8 + b"abcd"):
+        sessions_gone()
+        ws = websocket.create_connection(ws_url(exec_url(env, cid, ["sleep", "30"])),
+                                         subprotocols=["v4.channel.k8s.io"])
+        ws.sock.sendall(raw)
+        deadline = time.monotonic() + 20
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            try:
+                op, _ = ws.recv_data()
+                closed = op == websocket.ABNF.OPCODE_CLOSE
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                closed = True
+        assert closed, raw
+        ws.close()
+
+    deadline = time.monotonic() + 20
+    while thread_count(env.d.pid) > threads_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert thread_count(env.d.pid) <= threads_before, (threads_before, thread_count(env.d.pid))
+    deadline = time.monotonic() + 20
+    while procs_with_argv(["sleep", "30"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not procs_with_argv(["sleep", "30"])
+    env.d.assert_serving()
+
+
+def test_shutdown_ends_sessions(pod_env):
+    """SIGTERM while an exec runs: crid ends the session, kills the exec'd
+    process and exits in time; the container itself lives on."""
+    env = pod_env
+    env.pull()
+    pod, cfg = env.new_pod()
+    cid = sleeper(env, pod, cfg)
+    c = SpdyConn(exec_url(env, cid, ["sleep", "4321"], stderr=False))
+    c.open({"streamtype": "error"})
+    c.open({"streamtype": "stdout"})
+    deadline = time.monotonic() + 30
+    while not procs_with_argv(["sleep", "4321"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    rc, _ = env.d.stop(timeout=30)
+    assert rc == 0
+    c.wait(lambda: c.closed, 10)
+    c.close()
+    assert not procs_with_argv(["sleep", "4321"])
+    assert procs_with_argv(["sleep", "3600"]), "the container went with the session"
+    env.start_daemon()
