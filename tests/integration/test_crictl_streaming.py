@@ -117,6 +117,11 @@ def test_crictl_exec(crictl, pod_env):
                         "tr a-z A-Z; echo err >&2"], input=b"piped input\n", capture_output=True, timeout=60)
     assert r.returncode == 0, r
     assert r.stdout == b"PIPED INPUT\n" and r.stderr == b"err\n", r
+    # Megabytes through stdin and back: flow control with a real SPDY peer.
+    data = os.urandom(4 << 20)
+    r = subprocess.run([crictl.binary, "--config", crictl.config, "exec", "-i", cid, "cat"], input=data,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == data, (r.returncode, len(r.stdout), r.stderr[-500:])
     r = crictl.run("exec", cid, "sh", "-c", "echo out; exit 5")
     assert r.rc == 1 and r.out == "out\n" and "exit code 5" in r.err, r
 

@@ -628,3 +628,51 @@ def test_shutdown_ends_sessions(pod_env):
     assert not procs_with_argv(["sleep", "4321"])
     assert procs_with_argv(["sleep", "3600"]), "the container went with the session"
     env.start_daemon()
+
+
+def test_attach_slow_client_is_dropped(pod_env):
+    """An attach client that never reads is disconnected by crid-shim once
+    its socket is full; the CRI log gets every line and a client that reads
+    gets them all too."""
+    env = pod_env
+    env.pull()
+    pod, cfg = env.new_pod()
+    n = 20000
+    script = ("read go; i=0; while [ $i -lt %d ]; do echo line$i-%s; i=$((i+1)); done; echo all-done; "
+              "sleep 3600" % (n, "x" * 90))
+    ccfg = env.ctr_config("chatty", command=["sh", "-c", script])
+    ccfg.stdin = True
+    cid = env.create(pod, cfg, ccfg)
+    env.start(cid)
+    bundle = json.loads(env.status_resp(cid, verbose=True).info["info"])["bundle"]
+    dfd = os.open(bundle, os.O_PATH | os.O_DIRECTORY)
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        slow.connect(f"/proc/self/fd/{dfd}/attach")
+        c = SpdyConn(attach_url(env, cid, stdin=True, stderr=False))
+        c.open({"streamtype": "error"})
+        in_sid = c.open({"streamtype": "stdin"})
+        out_sid = c.open({"streamtype": "stdout"})
+        time.sleep(0.5)
+        c.send(in_sid, b"go\n")
+        c.wait(lambda: b"all-done\n" in c.streams[out_sid].data, 120)
+        lines = bytes(c.streams[out_sid].data).split(b"\n")
+        assert sum(1 for ln in lines if ln.startswith(b"line")) == n
+        c.close()
+        env.wait_output(cfg, ccfg, "all-done", timeout=60)
+        assert len([ln for ln in env.output(cfg, ccfg) if ln.startswith("line")]) == n
+        # The slow client: what fit in its socket, then the end.
+        got, deadline = 0, time.monotonic() + 30
+        slow.settimeout(5)
+        while time.monotonic() < deadline:
+            msg = slow.recv(65536)
+            if not msg:
+                break
+            got += len(msg)
+        else:
+            pytest.fail("the slow client was never disconnected")
+        assert 0 < got < n * 100, got
+    finally:
+        slow.close()
+        os.close(dfd)
