@@ -357,16 +357,20 @@ static void ws_channel_message(struct crid_sess *s, uint8_t op, uint8_t *d, size
 			ws_fatal(s, 1003, "base64 channel messages are text starting with a digit");
 			return;
 		}
+		size_t pad = 0;
+
 		ch = (unsigned)(d[0] - '0');
-		/* Decoded in place: base64 only shrinks. */
+		/* EVP_DecodeBlock counts padding as data: counted first, as the
+		 * decoding happens in place (base64 only shrinks). */
+		if (n > 1 && d[n - 1] == '=')
+			pad++;
+		if (n > 2 && d[n - 2] == '=')
+			pad++;
 		if ((n - 1) % 4 != 0 || (len = EVP_DecodeBlock(d + 1, d + 1, (int)(n - 1))) < 0) {
 			ws_fatal(s, 1007, "bad base64");
 			return;
 		}
-		if (n > 1 && d[n - 1] == '=')
-			len--;
-		if (n > 2 && d[n - 2] == '=')
-			len--;
+		len -= (int)pad;
 		d++;
 		n = (size_t)len;
 	} else {

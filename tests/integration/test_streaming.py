@@ -70,6 +70,12 @@ def test_exec_over_every_protocol(pod_env):
         assert res.out == b"hello\n" and res.err == b"oops\n", (proto, res)
         if proto.startswith(("v4.", "v5.")):
             assert_success(res)
+    # Input over the base64 protocols: lengths that need one and two '='.
+    for proto in ("base64.channel.k8s.io", "v4.base64.channel.k8s.io"):
+        for line in (b"xy\n", b"xyzw\n"):
+            res = ws_exec(exec_url(env, cid, ["sh", "-c", "read l; echo \"$l\""], stdin=True), protocol=proto,
+                          stdin=line)
+            assert res.out == line, (proto, res)
 
 
 def test_exec_exit_code_stdin_and_tty(pod_env):
