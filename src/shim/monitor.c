@@ -1,5 +1,6 @@
 /* The monitor of shim.h: one thread, one poll loop over SIGCHLD (a
- * signalfd), the container's stdout and stderr, and the control socket.
+ * signalfd), the container's stdout and stderr, the control socket and the
+ * attach socket's fds (attach.c).
  * Output is written to the CRI log as it arrives; the exit is recorded
  * only once the output the container wrote is in the log. */
 #include "shim/shim.h"

@@ -1,6 +1,6 @@
 /* crid-shim's parts, behind the contract of protocol.h: the command line
- * (options.c), the monitor's set-up and loop (monitor.c) and the runtime's
- * "create" (create.c). They run in crid-shim only, never in the daemon, and
+ * (options.c), the monitor's set-up and loop (monitor.c), the runtime's
+ * "create" (create.c) and the attach socket (attach.c). They run in crid-shim only, never in the daemon, and
  * need nothing but libc: a monitor per container must stay small. */
 #ifndef CRID_SHIM_SHIM_H
 #define CRID_SHIM_SHIM_H

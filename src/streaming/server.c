@@ -449,6 +449,7 @@ static void *conn_thread(void *arg)
 	struct conn *c = arg;
 	struct crid_streaming *srv = c->srv;
 
+	pthread_setname_np(pthread_self(), "crid-stream"); /* for ps and /proc: who holds a session */
 	serve(c);
 	close(c->fd);
 	free(c);
@@ -536,6 +537,7 @@ static void *accept_thread(void *arg)
 {
 	struct crid_streaming *s = arg;
 
+	pthread_setname_np(pthread_self(), "crid-stream-acc");
 	for (;;) {
 		struct pollfd p[2] = { { .fd = s->listen_fd, .events = POLLIN }, { .fd = s->stop_fd, .events = POLLIN } };
 

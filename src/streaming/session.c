@@ -643,6 +643,8 @@ void crid_sess_run(struct crid_sess *s)
 		}
 		if (want_read && (p[0].revents & (POLLIN | POLLHUP | POLLERR) || (s->ssl && SSL_pending(s->ssl))))
 			read_client(s);
+		else if (p[0].revents & (POLLHUP | POLLERR))
+			s->client_eof = true; /* gone while not read: poll would not wait again */
 		if (!ended && napp > 0)
 			s->app->poll_done(s, p + 2, napp);
 		if (s->tx.len > 0)

@@ -46,7 +46,7 @@ struct stdio_app {
 	bool in_closed;	    /* and that was passed on */
 	struct crid_buf resize;
 	bool out_eof, err_eof;
-	int64_t exited_ns;
+	int64_t exited_ns, last_output_ns;
 	char rt_err[RT_ERR_MAX]; /* the runtime's own complaint (TTY exec) */
 	size_t rt_err_len;
 	char failure[CRID_ERR_MSG_MAX]; /* why the session failed, "" when it did not */
@@ -306,8 +306,8 @@ static void read_output(struct crid_sess *s, int *fd, struct crid_chan *c, bool 
 	ssize_t n = read(*fd, buf, sizeof(buf));
 
 	if (n > 0) {
-		if (crid_sess_send(s, c, buf, (size_t)n) == -ENOMEM)
-			s->broken = true;
+		app_of(s)->last_output_ns = crid_monotonic_ns();
+		crid_sess_send(s, c, buf, (size_t)n);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -365,11 +365,17 @@ static int poll_fill(struct crid_sess *s, struct pollfd *p, int max, int64_t *wa
 		p[n++] = (struct pollfd){ .fd = room && !a->err_eof ? pr->err_fd : -1, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = !pr->exited ? pr->pidfd : -1, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = pr->rt_err_fd, .events = POLLIN };
-		if (pr->exited && *wake > a->exited_ns + DRAIN_AFTER_EXIT_NS)
-			*wake = a->exited_ns + DRAIN_AFTER_EXIT_NS;
+		if (pr->exited) {
+			int64_t from = a->last_output_ns > a->exited_ns ? a->last_output_ns : a->exited_ns;
+
+			if (*wake > from + DRAIN_AFTER_EXIT_NS)
+				*wake = from + DRAIN_AFTER_EXIT_NS;
+		}
 	} else {
-		p[n++] = (struct pollfd){ .fd = a->attach_fd,
-					  .events = (short)((room ? POLLIN : 0) | (a->in.len > 0 ? POLLOUT : 0)) };
+		short ev = (short)((room ? POLLIN : 0) | (a->in.len > 0 ? POLLOUT : 0));
+
+		/* No events, no fd: a hang-up would wake poll again and again. */
+		p[n++] = (struct pollfd){ .fd = ev ? a->attach_fd : -1, .events = ev };
 	}
 	(void)max;
 	return n;
@@ -485,7 +491,11 @@ static bool done(struct crid_sess *s)
 	if (a->exec) {
 		if (!a->proc.exited)
 			return false;
-		if (!(a->out_eof && a->err_eof) && now < a->exited_ns + DRAIN_AFTER_EXIT_NS)
+		/* Output still comes, or waits for the client to take what is
+		 * queued: the drain's clock runs from the last output read. */
+		if (!(a->out_eof && a->err_eof) &&
+		    (crid_sess_tx_full(s) || now < (a->last_output_ns > a->exited_ns ? a->last_output_ns : a->exited_ns) +
+							  DRAIN_AFTER_EXIT_NS))
 			return false;
 		if (a->rt_err_len > 0 && exit_code_of(a->proc.status) != 0) {
 			/* With a TTY the runtime's own complaint has no stream. */

@@ -531,7 +531,15 @@ def test_tls(pod_env_factory, tmp_path):
 
 
 def thread_count(pid):
-    return len(os.listdir(f"/proc/{pid}/task"))
+    """crid's session threads (named crid-stream; the worker pool may grow meanwhile)."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                n += f.read().strip() == "crid-stream"
+        except FileNotFoundError:
+            pass
+    return n
 
 
 def test_limits_and_hostile_clients(pod_env_factory):
@@ -545,6 +553,7 @@ def test_limits_and_hostile_clients(pod_env_factory):
     pod, cfg = env.new_pod()
     cid = sleeper(env, pod, cfg)
     threads_before = thread_count(env.d.pid)
+    assert threads_before == 0
 
     def sessions_gone():
         # Two slots only: each connection below waits for the last to be gone.
@@ -589,7 +598,7 @@ def test_limits_and_hostile_clients(pod_env_factory):
     for raw in (b"\x82\x05hello", b"\x8f\x80abcd", b"\x82\xff" + b"\x7f" * 8 + b"abcd"):
         sessions_gone()
         ws = websocket.create_connection(ws_url(exec_url(env, cid, ["sleep", "30"])),
-                                         subprotocols=["v4.channel.k8s.io"])
+                                         subprotocols=["v4.channel.k8s.io"], timeout=20)
         ws.sock.sendall(raw)
         deadline = time.monotonic() + 20
         closed = False
