@@ -250,13 +250,23 @@ static void join_list(const char *const *v, size_t n, char *out, size_t size)
 	}
 }
 
-/* Reads the request head (bytes past it stay in *rest). */
-static int read_head(int fd, SSL *ssl, struct crid_buf *in, size_t *head_len)
+/* Reads the request head (bytes past it stay in in), within
+ * REQUEST_TIMEOUT_S, giving up at once when the server stops. */
+static int read_head(int fd, SSL *ssl, int stop_fd, struct crid_buf *in, size_t *head_len)
 {
+	int64_t deadline = crid_monotonic_ns() + REQUEST_TIMEOUT_S * NS_PER_S;
 	char buf[4096];
 
 	for (;;) {
-		ssize_t n = ssl ? SSL_read(ssl, buf, sizeof(buf)) : recv(fd, buf, sizeof(buf), 0);
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+		int64_t left = deadline - crid_monotonic_ns();
+		ssize_t n;
+
+		if (!ssl || !SSL_pending(ssl)) {
+			if (left <= 0 || poll(p, 2, (int)(left / NS_PER_MS) + 1) <= 0 || p[1].revents)
+				return -ETIMEDOUT;
+		}
+		n = ssl ? SSL_read(ssl, buf, sizeof(buf)) : recv(fd, buf, sizeof(buf), 0);
 
 		if (n < 0 && !ssl && errno == EINTR)
 			continue;
@@ -300,7 +310,7 @@ static void serve(struct conn *c)
 			goto out;
 		}
 	}
-	r = read_head(c->fd, sess.ssl, &sess.rx, &head_len);
+	r = read_head(c->fd, sess.ssl, srv->stop_fd, &sess.rx, &head_len);
 	if (r == -E2BIG) {
 		answer(c->fd, sess.ssl, 431, "Request Header Fields Too Large", NULL, "request head too large");
 		goto out;

@@ -624,7 +624,8 @@ def test_limits_and_hostile_clients(pod_env_factory):
 
 def test_shutdown_ends_sessions(pod_env):
     """SIGTERM while an exec runs: crid ends the session, kills the exec'd
-    process and exits in time; the container itself lives on."""
+    process and exits in time, a silent connection notwithstanding; the
+    container itself lives on."""
     env = pod_env
     env.pull()
     pod, cfg = env.new_pod()
@@ -636,8 +637,15 @@ def test_shutdown_ends_sessions(pod_env):
     while not procs_with_argv(["sleep", "4321"]):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    # A client that connected and says nothing does not hold the shutdown up.
+    host, port = c.sock.getpeername()
+    silent = socket.create_connection((host, port))
+    time.sleep(0.3)
+    t0 = time.monotonic()
     rc, _ = env.d.stop(timeout=30)
     assert rc == 0
+    assert time.monotonic() - t0 < 8, "crid waited for a silent connection's request"
+    silent.close()
     c.wait(lambda: c.closed, 10)
     c.close()
     assert not procs_with_argv(["sleep", "4321"])
