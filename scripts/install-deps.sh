@@ -3,14 +3,14 @@
 # Usage: scripts/install-deps.sh build|run|test ...
 set -eu
 
-build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev"
+build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev zlib1g-dev"
 # The OCI runtimes; the CNI plugins pods get their networks from, and the
 # iptables their portmap plugin programs hostPorts with.
 run_pkgs="crun runc containernetworking-plugins iptables"
-test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography python3-prometheus-client util-linux"
+test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography python3-prometheus-client util-linux python3-websocket"
 # The Go client of the tests (tests/criclient): Go, grpc-go and the protobuf
 # runtime and generators, all from Debian.
-test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"
+test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-golang-x-net-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"
 
 want=""
 for group in "$@"; do

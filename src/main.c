@@ -21,6 +21,7 @@
 #include "stats/metrics.h"
 #include "stats/metrics_http.h"
 #include "store/store.h"
+#include "streaming/streaming.h"
 
 static void config_freep(struct crid_config *cfg)
 {
@@ -45,6 +46,11 @@ static void server_freep(struct crid_server **s)
 static void store_closep(struct crid_store **s)
 {
 	crid_store_close(*s);
+}
+
+static void streaming_freep(struct crid_streaming **s)
+{
+	crid_streaming_free(*s);
 }
 
 static void images_freep(struct crid_images **im)
@@ -93,6 +99,8 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	_cleanup_(layers_freep) struct crid_layer_usage *layers = NULL;
 	_cleanup_(store_closep) struct crid_store *store = NULL;
 	_cleanup_(runtime_freep) struct crid_runtime *runtime = NULL;
+	/* Declared after the runtime: freed before it, its sessions ended first. */
+	_cleanup_(streaming_freep) struct crid_streaming *streaming = NULL;
 	_cleanup_(images_freep) struct crid_images *images = NULL;
 	_cleanup_(server_freep) struct crid_server *server = NULL;
 	_cleanup_(metrics_http_stopp) struct crid_metrics_http *metrics_http = NULL;
@@ -115,10 +123,11 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	    (r = crid_layer_usage_new(&layers, upper_dir, cfg->layer_usage_period_s, cfg->layer_usage_files_per_s,
 				      err)) < 0 ||
 	    (r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
-	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0)
+	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0 ||
+	    (r = crid_streaming_new(&streaming, cfg, err)) < 0)
 		return r;
 	crid_images_observe(images, layers, metrics);
-	if ((r = crid_runtime_new(&runtime, cfg, images, store, layers, metrics, err)) < 0 ||
+	if ((r = crid_runtime_new(&runtime, cfg, images, store, layers, metrics, streaming, err)) < 0 ||
 	    (r = crid_runtime_register(runtime, methods, err)) < 0)
 		return r;
 	opts.on_call_end = count_call;

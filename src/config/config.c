@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <stdbool.h>
 
 #include "common/cleanup.h"
 #include "config/config_internal.h"
@@ -75,6 +77,20 @@ static const struct crid_setting settings[] = {
 	{ "metrics_address", "--metrics-address", "HOST:PORT", "",
 	  "serve Prometheus metrics over HTTP on this address (\"\": off)", CRID_SETTING_LISTEN_ADDRESS,
 	  offsetof(struct crid_config, metrics_address), 0, 0 },
+	{ "stream_address", "--stream-address", "HOST:PORT", "127.0.0.1:0",
+	  "exec/attach/port-forward server address (port 0: a free port)", CRID_SETTING_ADDRESS,
+	  offsetof(struct crid_config, stream_address), 0, 0 },
+	{ "stream_tls_cert", "--stream-tls-cert", "FILE", "",
+	  "PEM certificate of the streaming server (with --stream-tls-key: HTTPS)", CRID_SETTING_OPT_PATH,
+	  offsetof(struct crid_config, stream_tls_cert), 0, 0 },
+	{ "stream_tls_key", "--stream-tls-key", "FILE", "", "PEM private key of the streaming server",
+	  CRID_SETTING_OPT_PATH, offsetof(struct crid_config, stream_tls_key), 0, 0 },
+	{ "stream_idle_timeout_s", "--stream-idle-timeout", "SECONDS", "14400",
+	  "close a streaming session with no traffic this long", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, stream_idle_timeout_s), 1, 86400 },
+	{ "stream_max_sessions", "--stream-max-sessions", "N", "128",
+	  "streaming connections (exec, attach, port-forward) served at once", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, stream_max_sessions), 1, 4096 },
 };
 
 static const struct crid_default_runtime default_runtimes[] = {
@@ -229,8 +245,67 @@ int crid_config_setting_apply(struct crid_config *cfg, const struct crid_setting
 		else
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not true or false", value);
 		return 0;
+	case CRID_SETTING_OPT_PATH:
+		if (value[0] == '\0') {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		if (value[0] != '/')
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path",
+					    value);
+		return set_string(field, value, s->key, err);
+	case CRID_SETTING_ADDRESS:
+		r = crid_config_parse_address(value, NULL, 0, NULL, err);
+		if (r < 0)
+			return r;
+		return set_string(field, value, s->key, err);
 	}
 	return crid_err_set(err, CRID_INTERNAL, 0, "setting %s has no parser", s->key);
+}
+
+int crid_config_parse_address(const char *value, char *host, size_t host_size, unsigned *port,
+			      struct crid_err *err)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char h[INET6_ADDRSTRLEN + 1];
+	const char *colon, *start = value;
+	size_t len;
+	unsigned long long p;
+	bool v6 = value[0] == '[';
+
+	if (v6) {
+		const char *close = strchr(value, ']');
+
+		if (!close || close[1] != ':')
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is not HOST:PORT (an IPv6 address goes in brackets)", value);
+		start = value + 1;
+		len = (size_t)(close - start);
+		colon = close + 1;
+	} else {
+		colon = strrchr(value, ':');
+		if (!colon)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not HOST:PORT", value);
+		len = (size_t)(colon - value);
+	}
+	if (len == 0 || len >= sizeof(h))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\": the host must be an IP address", value);
+	memcpy(h, start, len);
+	h[len] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, buf) != 1)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\": \"%s\" is not an IP%s address", value,
+				    h, v6 ? "v6" : "v4");
+	if (parse_whole(colon + 1, &p) < 0 || p > 65535)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\": the port must be 0-65535", value);
+	if (host) {
+		if (len >= host_size)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, ENAMETOOLONG, "address %s", value);
+		memcpy(host, h, len + 1);
+	}
+	if (port)
+		*port = (unsigned)p;
+	return 0;
 }
 
 int crid_config_check_runtime_name(const char *name, struct crid_err *err)
@@ -540,7 +615,15 @@ static int load_all(struct crid_config *cfg, const struct crid_args *args, const
 	r = crid_config_apply_args(cfg, args, err);
 	if (r < 0)
 		return r;
-	return check_default_runtime(cfg, err);
+	r = check_default_runtime(cfg, err);
+	if (r < 0)
+		return r;
+	if (!cfg->stream_tls_cert != !cfg->stream_tls_key)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "stream_tls_cert and stream_tls_key go together: %s is set, %s is not",
+				    cfg->stream_tls_cert ? "stream_tls_cert" : "stream_tls_key",
+				    cfg->stream_tls_cert ? "stream_tls_key" : "stream_tls_cert");
+	return 0;
 }
 
 int crid_config_load_at(struct crid_config *cfg, int argc, char **argv, const char *default_file,
@@ -589,6 +672,9 @@ void crid_config_free(struct crid_config *cfg)
 	free(cfg->state_root);
 	free(cfg->metrics_address);
 	free(cfg->default_runtime);
+	free(cfg->stream_address);
+	free(cfg->stream_tls_cert);
+	free(cfg->stream_tls_key);
 	for (size_t i = 0; i < cfg->n_runtimes; i++) {
 		free(cfg->runtimes[i].name);
 		free(cfg->runtimes[i].path);
@@ -650,6 +736,14 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 	if (json_object_set_new(o, "seccomp_default", json_boolean(cfg->seccomp_default)) < 0)
 		return NULL;
 	if (crid_config_registries_to_json(cfg, o) < 0)
+		return NULL;
+	if (json_object_set_new(o, "stream_address", json_string(cfg->stream_address)) < 0 ||
+	    json_object_set_new(o, "stream_tls_cert", cfg->stream_tls_cert ? json_string(cfg->stream_tls_cert)
+									: json_null()) < 0 ||
+	    json_object_set_new(o, "stream_tls_key", cfg->stream_tls_key ? json_string(cfg->stream_tls_key)
+								      : json_null()) < 0 ||
+	    json_object_set_new(o, "stream_idle_timeout_s", json_integer(cfg->stream_idle_timeout_s)) < 0 ||
+	    json_object_set_new(o, "stream_max_sessions", json_integer(cfg->stream_max_sessions)) < 0)
 		return NULL;
 	return take_ptr(&o);
 }

@@ -88,6 +88,12 @@ struct crid_config {
 	unsigned layer_usage_period_s;	  /* writable layers measured this often */
 	unsigned layer_usage_files_per_s; /* the walker's pace */
 	char *metrics_address;		  /* "" when the metrics endpoint is off */
+	/* The exec/attach/port-forward server. */
+	char *stream_address;	       /* "127.0.0.1:0": port 0 picks a free one */
+	char *stream_tls_cert;	       /* PEM files; both or neither (NULL: plain HTTP) */
+	char *stream_tls_key;
+	unsigned stream_idle_timeout_s; /* a session with no traffic this long is closed */
+	unsigned stream_max_sessions;   /* streaming connections served at once */
 };
 
 enum crid_config_outcome {
@@ -118,5 +124,11 @@ const struct crid_registry_config *crid_config_find_registry(const struct crid_c
 json_t *crid_config_to_json(const struct crid_config *cfg);
 
 const char *crid_cgroup_driver_name(enum crid_cgroup_driver d);
+
+/* Splits "127.0.0.1:10010" or "[::1]:0" (an IP literal and a port 0-65535)
+ * into host (without brackets; NULL: not wanted) and port (NULL: same).
+ * INVALID_ARGUMENT with only the reason in err->msg. */
+int crid_config_parse_address(const char *value, char *host, size_t host_size, unsigned *port,
+			      struct crid_err *err);
 
 #endif

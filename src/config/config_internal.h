@@ -20,6 +20,8 @@ enum crid_setting_kind {
 	CRID_SETTING_UNSIGNED, /* unsigned within [min, max] */
 	CRID_SETTING_LISTEN_ADDRESS, /* char *, host:port or "" */
 	CRID_SETTING_BOOL,     /* bool: true or false */
+	CRID_SETTING_OPT_PATH, /* char *, absolute, or empty for none (NULL) */
+	CRID_SETTING_ADDRESS,  /* char *, "host:port": an IP literal ([v6] in brackets), port 0-65535 */
 };
 
 /* One scalar setting: its YAML key, its flag, and how to parse it. */

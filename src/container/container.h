@@ -2,8 +2,9 @@
  * RemoveContainer (containers.c); their bundles (container_bundle.c) and
  * mounts (container_mounts.c); ContainerStatus, ListContainers,
  * StreamContainers, ExecSync, ReopenContainerLog, UpdateContainerResources
- * (container_queries.c); ContainerStats, ListContainerStats and
- * StreamContainerStats (container_stats.c); learning exits from crid-shim's exit files
+ * (container_queries.c); Exec and Attach (container_streams.c);
+ * ContainerStats, ListContainerStats and StreamContainerStats
+ * (container_stats.c); learning exits from crid-shim's exit files
  * (exit_watch.c); recovery at start-up (container_recover.c). Each
  * container's process is run by the OCI runtime under its own crid-shim. */
 #ifndef CRID_CONTAINER_CONTAINER_H
@@ -73,6 +74,8 @@ void crid_container_stats_fill(struct crid_runtime *rt, struct crid_container *c
 int crid_containers_matching(struct crid_runtime *rt, const char *id, const char *pod_id,
 			     Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **want, size_t n_selector,
 			     bool with_exited, struct crid_container ***out, size_t *n, struct crid_err *err);
+/* Exec and Attach (container_streams.c): URLs on the streaming server. */
+int crid_container_streams_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 
 /* Stops every container of a pod (StopPodSandbox). */
 int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);

@@ -236,7 +236,7 @@ int crid_cni_conflist_read(int dirfd, const char *dir, const char *name, struct 
 	_cleanup_free_ char *data = NULL, *path = NULL;
 	json_error_t jerr;
 	json_t *json;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	*out = NULL;

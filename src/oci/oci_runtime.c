@@ -476,3 +476,45 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 	}
 	return 0;
 }
+
+int crid_oci_exec_spawn(const char *runtime_path, const char *runtime_root, const char *id, const char *process_path,
+			const char *pid_path, const char *console_path, int in_fd, int out_fd, int err_fd, pid_t *pid,
+			struct crid_err *err)
+{
+	const char *argv[16];
+	const int from[3] = { in_fd, out_fd, err_fd };
+	struct crid_spawn sp;
+	size_t k = 0;
+	int rc;
+
+	argv[k++] = runtime_path;
+	argv[k++] = "--root";
+	argv[k++] = runtime_root;
+	argv[k++] = "exec";
+	argv[k++] = "--process";
+	argv[k++] = process_path;
+	argv[k++] = "--pid-file";
+	argv[k++] = pid_path;
+	if (console_path) {
+		argv[k++] = "--tty";
+		argv[k++] = "--console-socket";
+		argv[k++] = console_path;
+	}
+	argv[k++] = id;
+	argv[k] = NULL;
+	rc = crid_spawn_init(&sp, POSIX_SPAWN_SETSID);
+	if (rc != 0)
+		return crid_err_set(err, CRID_INTERNAL, rc, "run %s exec", runtime_path);
+	for (int target = 0; rc == 0 && target < 3; target++) {
+		if (from[target] >= 0)
+			rc = posix_spawn_file_actions_adddup2(&sp.actions, from[target], target);
+		else
+			rc = posix_spawn_file_actions_addopen(&sp.actions, target, "/dev/null", target ? O_WRONLY : O_RDONLY, 0);
+	}
+	if (rc == 0)
+		rc = posix_spawn(pid, runtime_path, &sp.actions, &sp.attr, (char *const *)argv, environ);
+	crid_spawn_destroy(&sp);
+	if (rc != 0)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, rc, "run %s exec", runtime_path);
+	return 0;
+}

@@ -61,4 +61,12 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 
 void crid_exec_result_free(struct crid_exec_result *r);
 
+/* Starts "<runtime> --root ROOT exec --process PROCESS --pid-file PID_FILE
+ * [--tty --console-socket CONSOLE] ID" in a session of its own with the
+ * given stdio fds (-1: /dev/null), without waiting: the runtime stays
+ * until the process exits and exits with its status. */
+int crid_oci_exec_spawn(const char *runtime_path, const char *runtime_root, const char *id, const char *process_path,
+			const char *pid_path, const char *console_path, int in_fd, int out_fd, int err_fd, pid_t *pid,
+			struct crid_err *err);
+
 #endif

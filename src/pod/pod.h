@@ -1,6 +1,6 @@
 /* Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
- * PodSandboxStatus, ListPodSandbox, StreamPodSandboxes, their stats and
- * metrics, and the pods' recovery at start-up. A
+ * PodSandboxStatus, ListPodSandbox, StreamPodSandboxes, PortForward,
+ * their stats and metrics, and the pods' recovery at start-up. A
  * pod is its pinned namespaces and files (pod_ns.h), never an infra
  * container. A pod's containers are container/'s: stopping and removing a
  * pod asks it to end them first. */
@@ -18,6 +18,8 @@
 #include "store/store.h"
 
 int crid_pods_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
+/* PortForward (pod_portforward.c): a URL on the streaming server. */
+int crid_pod_portforward_register(struct crid_runtime *rt, struct crid_rpc_methods *m, struct crid_err *err);
 
 /* PodSandboxStats, ListPodSandboxStats, StreamPodSandboxStats (pod_stats.c),
  * and ListMetricDescriptors, ListPodSandboxMetrics,

@@ -92,6 +92,8 @@ struct crid_container {
 	struct crid_container *next;
 };
 
+struct crid_streaming;
+
 struct crid_runtime {
 	const struct crid_config *cfg;
 	struct crid_events *events;
@@ -109,6 +111,7 @@ struct crid_runtime {
 	char *containers_dir; /* <run_root>/containers */
 	char *upper_dir;      /* <state_root>/containers */
 	char *shim_path;
+	struct crid_streaming *streaming; /* Exec, Attach, PortForward hand out its URLs */
 	/* exit watcher (exit_watch.c) */
 	pthread_t watcher;
 	bool watcher_started;

@@ -18,12 +18,15 @@ struct crid_layer_usage;
 
 struct crid_metrics;
 
+struct crid_streaming;
+
 /* Recovers the pods and containers recorded in db (start-up). Containers'
  * writable layers are measured by layers; metrics (NULL: none) gets the
- * pod and container gauges. */
+ * pod and container gauges. Exec, Attach and PortForward hand out URLs of
+ * streaming. */
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
 		     struct crid_store *db, struct crid_layer_usage *layers, struct crid_metrics *metrics,
-		     struct crid_err *err);
+		     struct crid_streaming *streaming, struct crid_err *err);
 
 /* Registers this service's handlers in the method table. */
 int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err);

@@ -94,7 +94,7 @@ static void count_objects(void *data, struct crid_metrics_gauges *g)
 
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
 		     struct crid_store *db, struct crid_layer_usage *layers, struct crid_metrics *metrics,
-		     struct crid_err *err)
+		     struct crid_streaming *streaming, struct crid_err *err)
 {
 	struct crid_runtime *rt = calloc(1, sizeof(*rt));
 	char exe[PATH_MAX];
@@ -108,6 +108,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	rt->db = db;
 	rt->layers = layers;
 	rt->metrics = metrics;
+	rt->streaming = streaming;
 	rt->inotify_fd = rt->stop_fd = -1;
 	rt->cgroups.v1_cpu_fd = rt->cgroups.v1_memory_fd = rt->cgroups.v1_pids_fd = rt->cgroups.v2_fd = -1;
 	pthread_mutex_init(&rt->lock, NULL);
@@ -441,5 +442,9 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		r = crid_containers_register(rt, methods, err);
 	if (r == 0)
 		r = crid_pod_stats_register(rt, methods, err);
+	if (r == 0)
+		r = crid_container_streams_register(rt, methods, err);
+	if (r == 0)
+		r = crid_pod_portforward_register(rt, methods, err);
 	return r;
 }

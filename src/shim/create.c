@@ -422,9 +422,15 @@ int crid_shim_create(struct crid_shim *s, struct crid_err *err)
 		return crid_err_set(err, CRID_INTERNAL, errno, "remove stale %s", pid_path);
 
 	if (o->tty) {
-		/* The runtime dials the absolute path: it must fit. */
-		if (strlen(console_path) >= sizeof(addr.sun_path))
-			return crid_err_set(err, CRID_INVALID_ARGUMENT, ENAMETOOLONG, "console socket %s", console_path);
+		/* The runtime dials the path: when the state directory's is too
+		 * long for a socket address, it goes through our fd of it. */
+		if (strlen(console_path) >= sizeof(addr.sun_path)) {
+			free(console_path);
+			if (asprintf(&console_path, "/proc/%d/fd/%d/%s", (int)getpid(), s->dir_fd, CONSOLE_SOCKET) < 0) {
+				console_path = NULL;
+				return crid_err_nomem(err, "paths");
+			}
+		}
 		r = crid_shim_listen(s->dir_fd, CONSOLE_SOCKET, &console_fd, err);
 		if (r < 0)
 			return r;

@@ -1,5 +1,6 @@
 /* The monitor of shim.h: one thread, one poll loop over SIGCHLD (a
- * signalfd), the container's stdout and stderr, and the control socket.
+ * signalfd), the container's stdout and stderr, the control socket and the
+ * attach socket's fds (attach.c).
  * Output is written to the CRI log as it arrives; the exit is recorded
  * only once the output the container wrote is in the log. */
 #include "shim/shim.h"
@@ -189,6 +190,11 @@ static int open_log(const char *path)
 
 int crid_shim_listen(int dir_fd, const char *name, int *out, struct crid_err *err)
 {
+	return crid_shim_listen_type(dir_fd, name, SOCK_STREAM, out, err);
+}
+
+int crid_shim_listen_type(int dir_fd, const char *name, int type, int *out, struct crid_err *err)
+{
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	mode_t old_umask;
@@ -200,7 +206,7 @@ int crid_shim_listen(int dir_fd, const char *name, int *out, struct crid_err *er
 		return crid_err_set(err, CRID_INTERNAL, ENAMETOOLONG, "socket %s", name);
 	if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
 		return crid_err_set(err, CRID_INTERNAL, errno, "remove stale socket %s", name);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "create socket %s", name);
 	memcpy(addr.sun_path, name, strlen(name) + 1);
@@ -224,11 +230,13 @@ int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, stru
 	memset(s, 0, sizeof(*s));
 	s->opts = o;
 	s->sync_fd = o->sync_fd;
-	s->dir_fd = s->signal_fd = s->ctl_fd = s->log_fd = -1;
+	s->dir_fd = s->signal_fd = s->ctl_fd = s->log_fd = s->attach_fd = -1;
 	s->out_fd = s->err_fd = s->stdin_fd = -1;
 	s->container_pid = -1;
 	for (size_t i = 0; i < CRID_SHIM_MAX_CLIENTS; i++)
 		s->clients[i].fd = -1;
+	for (size_t i = 0; i < CRID_SHIM_MAX_ATTACH; i++)
+		s->attach[i].fd = -1;
 
 	/* Nothing inherited from crid but the sync pipe, and that one is
 	 * not handed on to the runtime and the container. */
@@ -280,11 +288,15 @@ int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, stru
 	r = crid_shim_listen(s->dir_fd, CRID_SHIM_CONTROL_SOCKET, &s->ctl_fd, err);
 	if (r < 0)
 		return crid_err_wrap(err, "state directory %s: ", o->state_dir);
+	r = crid_shim_attach_setup(s, err);
+	if (r < 0)
+		return crid_err_wrap(err, "state directory %s: ", o->state_dir);
 	return 0;
 }
 
 void crid_shim_free(struct crid_shim *s)
 {
+	crid_shim_attach_free(s);
 	for (size_t i = 0; i < CRID_SHIM_MAX_CLIENTS; i++)
 		close_fd(&s->clients[i].fd);
 	close_fd(&s->sync_fd);
@@ -363,6 +375,7 @@ static void read_stream(struct crid_shim *s, int *fd, struct crid_cri_log_stream
 
 	if (n > 0) {
 		crid_cri_log_feed(st, buf, (size_t)n, now_ns(), emit_to_log, s);
+		crid_shim_attach_output(s, st->kind, buf, (size_t)n);
 		return;
 	}
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -388,6 +401,7 @@ static void drain_stream(struct crid_shim *s, int *fd, struct crid_cri_log_strea
 		if (n <= 0)
 			break;
 		crid_cri_log_feed(st, buf, (size_t)n, now_ns(), emit_to_log, s);
+		crid_shim_attach_output(s, st->kind, buf, (size_t)n);
 		total += (size_t)n;
 	}
 	if (*fd >= 0)
@@ -551,11 +565,13 @@ enum {
 	SLOT_STDERR,
 	SLOT_CONTROL,
 	SLOT_CLIENTS,
+	SLOT_ATTACH = SLOT_CLIENTS + CRID_SHIM_MAX_CLIENTS,
+	N_SLOTS = SLOT_ATTACH + CRID_SHIM_ATTACH_POLL_SLOTS,
 };
 
 int crid_shim_run(struct crid_shim *s)
 {
-	struct pollfd pfd[SLOT_CLIENTS + CRID_SHIM_MAX_CLIENTS];
+	struct pollfd pfd[N_SLOTS];
 	bool poll_failed = false;
 	int r;
 
@@ -585,6 +601,7 @@ int crid_shim_run(struct crid_shim *s)
 		pfd[SLOT_STDOUT] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN };
 		pfd[SLOT_STDERR] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN };
 		pfd[SLOT_CONTROL] = (struct pollfd){ .fd = room ? s->ctl_fd : -1, .events = POLLIN };
+		crid_shim_attach_poll_fill(s, pfd + SLOT_ATTACH);
 		timeout_ms = wait_ns < 0 ? -1 : (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS);
 
 		n = poll(pfd, CRID_ARRAY_SIZE(pfd), timeout_ms);
@@ -609,6 +626,7 @@ int crid_shim_run(struct crid_shim *s)
 			if (pfd[SLOT_CLIENTS + i].revents && s->clients[i].fd == pfd[SLOT_CLIENTS + i].fd)
 				client_read(s, &s->clients[i]);
 		}
+		crid_shim_attach_poll_done(s, pfd + SLOT_ATTACH);
 	}
 	/* Whatever is still in the pipes goes in before the exit is told. */
 	drain_stream(s, &s->out_fd, s->out);

@@ -36,9 +36,31 @@
 /* A stream Unix socket the shim serves while it runs. One request line per
  * connection, one answer line:
  *     "reopen\n"  → reopen the log file at the same path; answered "ok\n"
- *                   only once the new file exists ("error <why>\n" else)
- * More verbs come with attach. */
+ *                   only once the new file exists ("error <why>\n" else) */
 #define CRID_SHIM_CONTROL_SOCKET "ctl"
+
+/* A SOCK_SEQPACKET Unix socket on which the shim serves attach: several
+ * clients at once each receive the container's output as it is written to
+ * the CRI log, and send input. Every message is one type byte and up to
+ * CRID_SHIM_ATTACH_DATA_MAX bytes:
+ *   shim → client: STDOUT data, STDERR data (with --tty only STDOUT);
+ *                  the socket closes once the container's output ended
+ *   client → shim: STDIN data (an empty one first says "this client
+ *                  attaches stdin"), STDIN_CLOSE (no more input from this
+ *                  client), RESIZE (rows and columns, 2 bytes each, big
+ *                  endian; with --tty)
+ * With --stdin-once, the container's stdin is closed when the first client
+ * that attached stdin closes it or leaves. A client that cannot keep up
+ * with the output is disconnected: the log never waits for it. */
+#define CRID_SHIM_ATTACH_SOCKET "attach"
+#define CRID_SHIM_ATTACH_DATA_MAX 8192
+enum crid_shim_attach_type {
+	CRID_SHIM_ATTACH_STDIN = 0,
+	CRID_SHIM_ATTACH_STDOUT = 1,
+	CRID_SHIM_ATTACH_STDERR = 2,
+	CRID_SHIM_ATTACH_STDIN_CLOSE = 3,
+	CRID_SHIM_ATTACH_RESIZE = 4,
+};
 
 /* Where the runtime's and the shim's own error messages go. */
 #define CRID_SHIM_LOG_FILE "shim.log"

@@ -1,6 +1,6 @@
 /* crid-shim's parts, behind the contract of protocol.h: the command line
- * (options.c), the monitor's set-up and loop (monitor.c) and the runtime's
- * "create" (create.c). They run in crid-shim only, never in the daemon, and
+ * (options.c), the monitor's set-up and loop (monitor.c), the runtime's
+ * "create" (create.c) and the attach socket (attach.c). They run in crid-shim only, never in the daemon, and
  * need nothing but libc: a monitor per container must stay small. */
 #ifndef CRID_SHIM_SHIM_H
 #define CRID_SHIM_SHIM_H
@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -49,6 +50,14 @@ struct crid_shim_client {
 	char buf[CRID_SHIM_REQUEST_MAX];
 };
 
+/* An attach client (protocol.h). */
+#define CRID_SHIM_MAX_ATTACH 16
+
+struct crid_shim_attach_client {
+	int fd; /* -1: free slot */
+	bool has_stdin;
+};
+
 /* The monitor: the process that outlives crid, from set-up to exit. */
 struct crid_shim {
 	const struct crid_shim_options *opts;
@@ -74,7 +83,24 @@ struct crid_shim {
 	int64_t drain_deadline_ns; /* CLOCK_MONOTONIC: output awaited until then */
 
 	struct crid_shim_client clients[CRID_SHIM_MAX_CLIENTS];
+
+	/* attach.c */
+	int attach_fd; /* listening SOCK_SEQPACKET socket */
+	struct crid_shim_attach_client attach[CRID_SHIM_MAX_ATTACH];
+	bool stdin_done;   /* no more input for the container */
+	char *in_buf;	   /* input not yet taken by the container, CRID_SHIM_ATTACH_DATA_MAX bytes */
+	size_t in_off, in_len;
 };
+
+/* The attach socket (attach.c): set up, its fds for poll (returns how
+ * many it filled; at most CRID_SHIM_ATTACH_POLL_SLOTS), what poll said,
+ * output for every client, and the end. */
+#define CRID_SHIM_ATTACH_POLL_SLOTS (CRID_SHIM_MAX_ATTACH + 2)
+int crid_shim_attach_setup(struct crid_shim *s, struct crid_err *err);
+void crid_shim_attach_poll_fill(struct crid_shim *s, struct pollfd *p);
+void crid_shim_attach_poll_done(struct crid_shim *s, const struct pollfd *p);
+void crid_shim_attach_output(struct crid_shim *s, int type, const char *buf, size_t len);
+void crid_shim_attach_free(struct crid_shim *s);
 
 /* The detached monitor's set-up: sync fd kept (close-on-exec), every other
  * inherited fd closed, signals, subreaper, DIR as working directory,
@@ -101,5 +127,7 @@ void crid_shim_sync(int *sync_fd, const char *line);
 /* A listening stream socket named name in the working directory (the
  * state directory, dir_fd), mode 0600, non-blocking, replacing a stale one. */
 int crid_shim_listen(int dir_fd, const char *name, int *out, struct crid_err *err);
+/* The same with another socket type (SOCK_SEQPACKET). */
+int crid_shim_listen_type(int dir_fd, const char *name, int type, int *out, struct crid_err *err);
 
 #endif

@@ -331,3 +331,29 @@ func (a *apiV1) ReopenContainerLog(ctx context.Context, id string) error {
 	_, err := a.rt.ReopenContainerLog(ctx, &v1.ReopenContainerLogRequest{ContainerId: id})
 	return err
 }
+
+func (a *apiV1) Exec(ctx context.Context, id string, cmd []string, tty, stdin, stdout, stderr bool) (string, error) {
+	r, err := a.rt.Exec(ctx, &v1.ExecRequest{ContainerId: id, Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout,
+		Stderr: stderr})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}
+
+func (a *apiV1) Attach(ctx context.Context, id string, tty, stdin, stdout, stderr bool) (string, error) {
+	r, err := a.rt.Attach(ctx, &v1.AttachRequest{ContainerId: id, Tty: tty, Stdin: stdin, Stdout: stdout,
+		Stderr: stderr})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}
+
+func (a *apiV1) PortForward(ctx context.Context, podID string, ports []int32) (string, error) {
+	r, err := a.rt.PortForward(ctx, &v1.PortForwardRequest{PodSandboxId: podID, Port: ports})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}

@@ -306,3 +306,29 @@ func (a *apiV1alpha2) ReopenContainerLog(ctx context.Context, id string) error {
 	_, err := a.rt.ReopenContainerLog(ctx, &v1alpha2.ReopenContainerLogRequest{ContainerId: id})
 	return err
 }
+
+func (a *apiV1alpha2) Exec(ctx context.Context, id string, cmd []string, tty, stdin, stdout, stderr bool) (string, error) {
+	r, err := a.rt.Exec(ctx, &v1alpha2.ExecRequest{ContainerId: id, Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout,
+		Stderr: stderr})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}
+
+func (a *apiV1alpha2) Attach(ctx context.Context, id string, tty, stdin, stdout, stderr bool) (string, error) {
+	r, err := a.rt.Attach(ctx, &v1alpha2.AttachRequest{ContainerId: id, Tty: tty, Stdin: stdin, Stdout: stdout,
+		Stderr: stderr})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}
+
+func (a *apiV1alpha2) PortForward(ctx context.Context, podID string, ports []int32) (string, error) {
+	r, err := a.rt.PortForward(ctx, &v1alpha2.PortForwardRequest{PodSandboxId: podID, Port: ports})
+	if err != nil {
+		return "", err
+	}
+	return r.Url, nil
+}

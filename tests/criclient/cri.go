@@ -62,6 +62,10 @@ type criAPI interface {
 	StreamContainerStats(ctx context.Context, f *statsFilter) ([]ctrStats, int, error)
 	StreamPodSandboxStats(ctx context.Context, f *statsFilter) ([]podStats, int, error)
 	StreamPodSandboxMetrics(ctx context.Context) ([]podMetrics, int, error)
+	// Exec, Attach and PortForward answer the URL of a streaming session.
+	Exec(ctx context.Context, id string, cmd []string, tty, stdin, stdout, stderr bool) (string, error)
+	Attach(ctx context.Context, id string, tty, stdin, stdout, stderr bool) (string, error)
+	PortForward(ctx context.Context, podID string, ports []int32) (string, error)
 }
 
 // errNotInAPI: the method does not exist in this CRI version.

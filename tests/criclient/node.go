@@ -426,6 +426,7 @@ func runNode(s *session, o *nodeOpts) {
 			ex.ExitCode, ex.Stderr)
 	}
 	checkExecTimeout(s, mainID)
+	checkStreamingSessions(s, mainID, podID)
 
 	// ---- log rotation, as the kubelet's container log manager does it
 	rotated := logPath + "." + time.Now().UTC().Format("20060102-150405")

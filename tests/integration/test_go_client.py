@@ -96,9 +96,11 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):
     RuntimeConfig, pulls with and without credentials, images, a pod on a
     CNI bridge network with a long-running, a short-lived and a web
     container (its IP and hostPort answering HTTP), exec (output, exit code,
-    5 MiB, timeout), logs and their rotation, the relist and its filters,
-    container and pod stats, events, metrics and the streaming lists (v1),
-    wrong requests, stop and removal of everything."""
+    5 MiB, timeout), Exec over WebSocket (v4 channels and status), Attach
+    and PortForward URLs and what a wrong client is told, logs and their
+    rotation, the relist and its filters, container and pod stats, events,
+    metrics and the streaming lists (v1), wrong requests, stop and removal
+    of everything."""
     net = BridgeNet(str(tmp_path))
     try:
         env = pod_env_factory(network=net)
@@ -131,7 +133,8 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):
                  "ReopenContainerLog", "ListPodSandbox", "ListPodSandbox READY",
                  "ListContainers", "ListContainers RUNNING", "ContainerStatus", "StopContainer",
                  "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "RemoveImage",
-                 "pod IP reachable", "hostPort reachable"):
+                 "pod IP reachable", "hostPort reachable",
+                 "Exec", "Attach", "PortForward"):
         assert name in steps, f"the client did not report the step {name!r}: {sorted(steps)}"
 
     # Every call crid saw from the client came in on the API asked for.
@@ -139,6 +142,7 @@ def test_node(pod_env_factory, registry_set, criclient, api, handler, tmp_path):
     other = "v1alpha2" if api == "v1" else "v1"
     assert not {m for m in called if m.startswith(f"/runtime.{other}.")}, sorted(called)
     for m in ("RuntimeService/RunPodSandbox", "RuntimeService/ExecSync", "ImageService/PullImage",
+              "RuntimeService/Exec", "RuntimeService/Attach", "RuntimeService/PortForward",
               "RuntimeService/ReopenContainerLog", "RuntimeService/ListContainers"):
         assert f"/runtime.{api}.{m}" in called, sorted(called)
     if api == "v1":

@@ -19,7 +19,7 @@ DONE = {"Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig", "GetContain
         "StreamPodSandboxes", "StreamContainers", "ContainerStats", "ListContainerStats",
         "StreamContainerStats", "PodSandboxStats", "ListPodSandboxStats", "StreamPodSandboxStats",
         "ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics",
-        "UpdatePodSandboxResources"}
+        "UpdatePodSandboxResources", "Exec", "Attach", "PortForward"}
 
 
 @pytest.mark.parametrize("ver", VERSIONS)

@@ -397,16 +397,16 @@ def test_monitor_detached_from_the_starter(harness):
     # The container's init is the monitor's child (it is their subreaper).
     assert int(proc_stat_fields(c.pid)[1]) == c.shim_pid
     # Only what it needs stays open, nothing of the test's: stdio, the
-    # state directory, the signalfd, the control socket, the log file and
-    # the container's stdout and stderr pipes. The sync pipe is closed.
+    # state directory, the signalfd, the control and attach sockets, the log
+    # file and the container's stdout and stderr pipes. The sync pipe is closed.
     fds = {int(fd): os.readlink(f"/proc/{c.shim_pid}/fd/{fd}") for fd in os.listdir(f"/proc/{c.shim_pid}/fd")}
     assert fds[0] == "/dev/null" and fds[1] == "/dev/null"
     assert fds[2] == c.path("shim.log")
     assert c.sync_pipe not in fds.values()
     assert c.state_dir in fds.values() and c.log_path in fds.values()
     assert sum(t.startswith("pipe:") for t in fds.values()) == 2, fds
-    assert sum(t.startswith("socket:") for t in fds.values()) == 1, fds
-    assert len(fds) == 9, fds
+    assert sum(t.startswith("socket:") for t in fds.values()) == 2, fds
+    assert len(fds) == 10, fds
 
     c.start()
     harness.runc("kill", c.id, "KILL")

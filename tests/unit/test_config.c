@@ -155,6 +155,11 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_str_eq(cfg->cni_bin_dirs[0], "/opt/cni/bin");
 	ck_assert_str_eq(cfg->cni_bin_dirs[1], "/usr/lib/cni");
 	ck_assert_uint_eq(cfg->cni_plugin_timeout_s, 30);
+	ck_assert_str_eq(cfg->stream_address, "127.0.0.1:0");
+	ck_assert_ptr_null(cfg->stream_tls_cert);
+	ck_assert_ptr_null(cfg->stream_tls_key);
+	ck_assert_uint_eq(cfg->stream_idle_timeout_s, 14400);
+	ck_assert_uint_eq(cfg->stream_max_sessions, 128);
 }
 
 START_TEST(test_defaults)
@@ -638,6 +643,33 @@ START_TEST(test_registry_flags)
 }
 END_TEST
 
+START_TEST(test_stream_settings)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("stream_address: \"[::1]:10010\"\nstream_tls_cert: /etc/crid/tls.pem\n"
+		   "stream_tls_key: /etc/crid/tls.key\nstream_idle_timeout_s: 60\nstream_max_sessions: 4\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_str_eq(cfg.stream_address, "[::1]:10010");
+	ck_assert_str_eq(cfg.stream_tls_cert, "/etc/crid/tls.pem");
+	ck_assert_str_eq(cfg.stream_tls_key, "/etc/crid/tls.key");
+	ck_assert_uint_eq(cfg.stream_idle_timeout_s, 60);
+	ck_assert_uint_eq(cfg.stream_max_sessions, 4);
+	crid_config_free(&cfg);
+	/* A flag's "" takes TLS away again; then the key alone is refused. */
+	ck_assert_int_eq(load(&cfg, &err, "--stream-tls-cert", "", NULL), -EINVAL);
+	ck_assert_str_eq(err.msg, "stream_tls_cert and stream_tls_key go together: stream_tls_key is set, "
+				  "stream_tls_cert is not");
+	ck_assert_int_eq(load(&cfg, &err, "--stream-tls-cert", "", "--stream-tls-key", "", "--stream-address",
+			      "0.0.0.0:10010", NULL),
+			 CRID_CONFIG_RUN);
+	ck_assert_ptr_null(cfg.stream_tls_cert);
+	ck_assert_str_eq(cfg.stream_address, "0.0.0.0:10010");
+	crid_config_free(&cfg);
+}
+END_TEST
+
 struct bad_file {
 	const char *dropin; /* NULL: the main file */
 	const char *yaml;
@@ -687,6 +719,18 @@ static const struct bad_file bad_files[] = {
 	  "worker_threads: \"99999999999999999999999\" is out of range 1..1024" },
 	{ NULL, "shutdown_grace_s: -1\n", 1, "shutdown_grace_s: \"-1\" is not a whole number" },
 	{ NULL, "shutdown_grace_s: 3601\n", 1, "shutdown_grace_s: \"3601\" is out of range 0..3600" },
+	/* the streaming server */
+	{ NULL, "stream_address: localhost:10010\n", 1,
+	  "stream_address: \"localhost:10010\": \"localhost\" is not an IPv4 address" },
+	{ NULL, "stream_address: 127.0.0.1\n", 1, "stream_address: \"127.0.0.1\" is not HOST:PORT" },
+	{ NULL, "stream_address: 127.0.0.1:65536\n", 1,
+	  "stream_address: \"127.0.0.1:65536\": the port must be 0-65535" },
+	{ NULL, "stream_address: ::1:80\n", 1, "stream_address: \"::1:80\": \"::1\" is not an IPv4 address" },
+	{ NULL, "stream_address: \"[::1]80\"\n", 1,
+	  "stream_address: \"[::1]80\" is not HOST:PORT (an IPv6 address goes in brackets)" },
+	{ NULL, "stream_tls_cert: cert.pem\n", 1, "stream_tls_cert: \"cert.pem\" is not an absolute path" },
+	{ NULL, "stream_idle_timeout_s: 0\n", 1, "stream_idle_timeout_s: \"0\" is out of range 1..86400" },
+	{ NULL, "stream_max_sessions: 4097\n", 1, "stream_max_sessions: \"4097\" is out of range 1..4096" },
 	{ NULL, "grpc_max_recv_bytes: 1023\n", 1,
 	  "grpc_max_recv_bytes: \"1023\" is out of range 1024..1073741824" },
 	{ NULL, "grpc_max_send_bytes: 1073741825\n", 1,
@@ -1129,6 +1173,7 @@ START_TEST(test_to_json)
 		"pull_progress_timeout_s", "pinned_images", "registries",
 		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
 		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address", "seccomp_default",
+		"stream_address", "stream_tls_cert", "stream_tls_key", "stream_idle_timeout_s", "stream_max_sessions",
 	};
 
 	write_main(full_file);
@@ -1412,6 +1457,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_dropin_dir_is_fine);
 	tcase_add_test(tc, test_config_paths_of_the_wrong_type);
 	tcase_add_loop_test(tc, test_bad_file, 0, (int)CRID_ARRAY_SIZE(bad_files));
+	tcase_add_test(tc, test_stream_settings);
 	tcase_add_test(tc, test_default_runtime_not_configured);
 	tcase_add_loop_test(tc, test_bad_flag, 0, (int)CRID_ARRAY_SIZE(bad_flags));
 	tcase_add_test(tc, test_help);
