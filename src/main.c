@@ -80,7 +80,9 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	};
 	int r;
 
-	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_p(cfg->state_root, 0711, err)) < 0)
+	/* Nothing under the state root is for other users: layers and writable
+	 * layers hold setuid binaries, the database every container's env. */
+	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_private(cfg->state_root, err)) < 0)
 		return r;
 	if ((r = crid_store_open(&store, cfg->state_root, err)) < 0 || (r = crid_rpc_methods_new(&methods, err)) < 0 ||
 	    (r = crid_images_new(&images, cfg, store, err)) < 0 || (r = crid_images_register(images, methods, err)) < 0 ||

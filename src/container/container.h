@@ -27,6 +27,14 @@ int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);
 int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err);
 void crid_exit_watch_stop(struct crid_runtime *rt);
 
+/* overlayfs' limit on the layers of one mount. */
+#define CRID_MAX_LAYERS 500
+
+/* Mounts c's root file system at c->rootfs: the image's layers under a
+ * private writable layer in c->upper (rootfs.c). */
+int crid_container_mount_rootfs(const struct crid_container *c, const struct crid_image_use *img,
+				struct crid_err *err);
+
 /* Reads an exit file, if there is one, into c (lock held). */
 bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
 

@@ -186,39 +186,6 @@ static char *read_in_root(const char *root, const char *path)
 
 /* ---- the root file system ---- */
 
-static int mount_rootfs(const struct crid_container *c, const struct crid_image_use *img, struct crid_err *err)
-{
-	_cleanup_free_ char *opts = NULL, *upper = NULL, *work = NULL;
-	size_t len = 64;
-	char *p;
-	int r;
-
-	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0)
-		return crid_err_nomem(err, "overlay paths");
-	if ((r = crid_mkdir_p(upper, 0755, err)) < 0 || (r = crid_mkdir_p(work, 0700, err)) < 0 ||
-	    (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
-		return r;
-	if (img->n_layers == 0)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "image %s has no layers", img->id);
-	for (size_t i = 0; i < img->n_layers; i++)
-		len += strlen(img->layer_dirs[i]) + 1;
-	len += strlen(upper) + strlen(work) + 32;
-	opts = malloc(len);
-	if (!opts)
-		return crid_err_nomem(err, "overlay options");
-	/* overlayfs lists the top layer first. */
-	p = opts + sprintf(opts, "lowerdir=");
-	for (size_t i = img->n_layers; i-- > 0;)
-		p += sprintf(p, "%s%s", img->layer_dirs[i], i ? ":" : "");
-	sprintf(p, ",upperdir=%s,workdir=%s", upper, work);
-	if (strlen(opts) >= 4096)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
-				    "image %s has too many layers for one overlay mount (%zu)", img->id, img->n_layers);
-	if (mount("overlay", c->rootfs, "overlay", MS_NODEV, opts) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "mount the root file system at %s", c->rootfs);
-	return 0;
-}
-
 /* Undoes everything CreateContainer made on disk; safe to repeat. */
 static int remove_container_files(struct crid_container *c, struct crid_err *err)
 {
@@ -236,7 +203,7 @@ static int remove_container_files(struct crid_container *c, struct crid_err *err
 
 /* Starts the shim and reads its one line: "ok <shim pid> <pid>". */
 static int start_shim(struct crid_runtime *rt, struct crid_container *c, const char *runtime_root,
-		      struct crid_err *err)
+		      const char *pod_log_dir, struct crid_err *err)
 {
 	int sync[2];
 	char sync_fd[16], line[1024];
@@ -263,6 +230,11 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 	argv[k++] = c->dir;
 	argv[k++] = "--log-path";
 	argv[k++] = *c->log_path ? c->log_path : "/dev/null";
+	if (*c->log_path) {
+		/* Opened beneath the pod's log directory, through no symlink. */
+		argv[k++] = "--log-dir";
+		argv[k++] = pod_log_dir;
+	}
 	argv[k++] = "--sync-fd";
 	argv[k++] = sync_fd;
 	if (c->config->stdin)
@@ -365,7 +337,10 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.metadata.name is empty");
 	if (!c->image || !c->image->image || !*c->image->image)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.image.image is empty");
-	if (c->log_path && strstr(c->log_path, ".."))
+	if (c->log_path && c->log_path[0] == '/')
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.log_path must be relative to the pod's log_directory, not absolute");
+	if (c->log_path && crid_path_has_dotdot(c->log_path))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.log_path must not contain \"..\"");
 	/* A group alone would pair with the image's user, which the pod did
 	 * not ask for; the peers refuse it too. */
@@ -492,7 +467,7 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	c->stop_signal = stop_signal_of(c->config, defaults.stop_signal);
 	r = crid_mkdir_p(c->dir, 0700, err);
 	if (r == 0)
-		r = mount_rootfs(c, &img, err);
+		r = crid_container_mount_rootfs(c, &img, err);
 	if (r == 0)
 		r = write_bundle(c, pod, &defaults, err);
 	image_defaults_clear(&defaults);
@@ -501,20 +476,20 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_mkdir_p(runtime_root, 0700, err);
 	if (r == 0)
-		r = start_shim(rt, c, runtime_root, err);
+		r = start_shim(rt, c, runtime_root, pod->config->log_directory, err);
 	if (r == 0)
 		r = crid_exit_watch_add(rt, c, err);
 	return r;
 }
 
+/* No log without a pod log directory: a relative path alone would be
+ * relative to wherever crid runs. */
 static char *join_log_path(const char *dir, const char *rel)
 {
 	char *p;
 
-	if (!rel || !*rel)
+	if (!rel || !*rel || !dir || !*dir)
 		return strdup("");
-	if (rel[0] == '/' || !dir || !*dir)
-		return strdup(rel);
 	return asprintf(&p, "%s/%s", dir, rel) < 0 ? NULL : p;
 }
 

@@ -81,7 +81,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 		return crid_err_nomem(err, "runtime paths");
 	}
 	if ((r = crid_events_new(&rt->events, err)) < 0 || (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
-	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
+	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_private(rt->upper_dir, err)) < 0 ||
 	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
 		crid_runtime_free(rt);
 		return r;

@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 
 struct crid_store {
 	pthread_mutex_t lock;
@@ -68,16 +71,40 @@ static void stmt_finalizep(sqlite3_stmt **st)
 }
 #define _cleanup_stmt_ _cleanup_(stmt_finalizep)
 
+/* The database holds every container's environment: 0600, and so its WAL
+ * and shared memory files, which SQLite creates with the database's mode.
+ * An older installation's files are fixed here. */
+static int make_db_private(const char *state_root, struct crid_err *err)
+{
+	static const char *const names[] = { "crid.db", "crid.db-wal", "crid.db-shm", "crid.db-journal" };
+	_cleanup_close_ int dirfd = open(state_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (dirfd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", state_root);
+	fd = openat(dirfd, "crid.db", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s/crid.db", state_root);
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(names); i++)
+		if ((r = crid_make_private_at(dirfd, names[i], err)) < 0)
+			return crid_err_wrap(err, "%s: ", state_root);
+	return 0;
+}
+
 int crid_store_open(struct crid_store **out, const char *state_root, struct crid_err *err)
 {
 	_cleanup_free_ char *path = NULL;
 	struct crid_store *s;
 	char *msg = NULL;
+	int rc;
 
 	if (asprintf(&path, "%s/crid.db", state_root) < 0) {
 		path = NULL;
 		return crid_err_nomem(err, "database path");
 	}
+	if ((rc = make_db_private(state_root, err)) < 0)
+		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return crid_err_nomem(err, "store");
