@@ -348,7 +348,7 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "config.linux.security_context.run_as_group is set without run_as_user or "
 				    "run_as_username");
-	return 0;
+	return crid_container_metadata_check(c, err);
 }
 
 /* The bundle: config.json built from the image, the config and the pod. */
@@ -551,6 +551,10 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	c->state = CRID_CTR_CREATED;
 
 	pthread_mutex_lock(&rt->lock);
+	if ((r = crid_containers_admit_locked(rt, crid_container_list_weight(c->config), err)) < 0) {
+		pthread_mutex_unlock(&rt->lock);
+		return r;
+	}
 	for (struct crid_container *q = rt->containers; q; q = q->next) {
 		if (strcmp(q->name_key, c->name_key) == 0) {
 			r = crid_err_set(err, CRID_ALREADY_EXISTS, 0, "container name %s is taken by container %s",

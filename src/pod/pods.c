@@ -42,7 +42,7 @@ static int validate_pod_config(const Runtime__V1__PodSandboxConfig *c, struct cr
 	if (c->log_directory && *c->log_directory && (c->log_directory[0] != '/' || strstr(c->log_directory, "..")))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "config.log_directory must be an absolute path without \"..\"");
-	return 0;
+	return crid_pod_metadata_check(c, err);
 }
 
 /* Sets up the pod's namespaces and files (the slow part, outside locks). */
@@ -118,6 +118,10 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 
 	/* Reserve the name: a second pod of that name waits for none of this. */
 	pthread_mutex_lock(&rt->lock);
+	if ((r = crid_pods_admit_locked(rt, crid_pod_list_weight(p->config, p->handler_name), err)) < 0) {
+		pthread_mutex_unlock(&rt->lock);
+		return r;
+	}
 	for (struct crid_pod *q = rt->pods; q; q = q->next) {
 		if (strcmp(q->name_key, p->name_key) == 0) {
 			r = crid_err_set(err, CRID_ALREADY_EXISTS, 0, "pod sandbox name %s is taken by pod %s",

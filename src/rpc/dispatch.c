@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "rpc/grpc_wire.h"
+#include "rpc/proto_check.h"
 #include "rpc/rpc_internal.h"
 
 static void run_handler(void *arg)
@@ -24,6 +25,11 @@ static void run_handler(void *arg)
 	if (crid_call_cancelled(call))
 		goto out; /* the deadline passed or the client left while queued */
 	if (crid_grpc_unary_body(call->req, call->req_len, &msg, &msg_len, &err) < 0) {
+		crid_call_finish(call, err.status, err.msg);
+		goto out;
+	}
+	/* Strings are checked on the wire, where a NUL is still visible. */
+	if (crid_proto_check_strings(m->input, msg, msg_len, &err) < 0) {
 		crid_call_finish(call, err.status, err.msg);
 		goto out;
 	}
