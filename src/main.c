@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -18,6 +19,19 @@
 #include "pod/pod_ns.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
+
+/* Every client connection is a descriptor: take all the system allows
+ * (systemd's default soft limit is 1024). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the limit of open files", "error", strerror(errno));
+	}
+}
 
 static void config_freep(struct crid_config *cfg)
 {
@@ -75,6 +89,11 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 		.socket_path = cfg->socket_path,
 		.max_recv_bytes = cfg->grpc_max_recv_bytes,
 		.max_send_bytes = cfg->grpc_max_send_bytes,
+		.max_pending_bytes = cfg->grpc_max_pending_bytes,
+		.request_timeout_s = cfg->grpc_request_timeout_s,
+		.max_connections = cfg->grpc_max_connections,
+		.preface_timeout_s = cfg->grpc_preface_timeout_s,
+		.idle_timeout_s = cfg->grpc_idle_timeout_s,
 		.worker_threads = cfg->worker_threads,
 		.shutdown_grace_s = cfg->shutdown_grace_s,
 	};
@@ -134,6 +153,7 @@ int main(int argc, char **argv)
 	if (r == CRID_CONFIG_EXIT)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
+	raise_fd_limit();
 	if (crid_registry_global_init(&err) < 0) {
 		log_error("crid failed", "error", err.msg);
 		return 1;

@@ -34,6 +34,7 @@ static void run_handler(void *arg)
 		goto out;
 	}
 	request = protobuf_c_message_unpack(m->input, NULL, msg_len, msg);
+	crid_call_drop_request(call); /* decoded: the bytes are no longer needed */
 	if (!request) {
 		char text[256];
 
@@ -49,6 +50,7 @@ static void run_handler(void *arg)
 	else if (r != CRID_CALL_PENDING)
 		crid_call_finish(call, CRID_OK, NULL);
 out:
+	crid_call_drop_request(call);
 	crid_call_unref(call);
 }
 
@@ -115,12 +117,16 @@ void crid_server_dispatch(struct crid_server *s, struct crid_call *call)
 		return; /* answered while it arrived (message too large) */
 	status = check_request(s, call, text, sizeof(text));
 	if (status != 0) {
+		crid_call_drop_request(call);
 		crid_call_finish(call, status, text);
 		return;
 	}
 	crid_err_clear(&err);
+	call->handled = true; /* from here the request is the worker's */
 	if (crid_server_run_handler(s, run_handler, crid_call_ref(call), &err) < 0) {
+		call->handled = false;
 		crid_call_unref(call);
+		crid_call_drop_request(call);
 		crid_call_finish(call, err.status, err.msg);
 	}
 }

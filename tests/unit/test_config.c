@@ -1093,6 +1093,9 @@ START_TEST(test_to_json)
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
+		"grpc_max_pending_bytes", "grpc_request_timeout_s", "grpc_max_connections",
+		"grpc_preface_timeout_s", "grpc_idle_timeout_s", "max_concurrent_pulls",
+		"pull_min_bytes_per_s", "pull_rate_window_s", "state_free_reserve_bytes",
 	};
 
 	write_main(full_file);
