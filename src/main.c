@@ -115,6 +115,8 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	services.images = images;
 	crid_server_on_shutdown(server, services_shutdown, &services);
 	r = crid_server_run(server, err);
+	/* Pulls still running answer their calls while the server is there. */
+	crid_images_stop_pulls(images);
 	/* The server goes first: its workers may still hold calls on the runtime. */
 	crid_server_free(take_ptr(&server));
 	return r;

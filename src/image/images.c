@@ -17,6 +17,7 @@
 #include "image/images_internal.h"
 #include "image/manifest.h"
 #include "image/reference.h"
+#include "image/unpack.h"
 #include "runtime/v1/api.pb-c.h"
 
 static bool listed(char **v, size_t n, const char *s)
@@ -89,7 +90,20 @@ int crid_images_new(struct crid_images **out, const struct crid_config *cfg, str
 	atomic_init(&im->stop, false);
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->slot_done, NULL);
+	{
+		_cleanup_free_ char *tmp = NULL;
+
+		/* A previous crid's unpackers must not write into tmp/ while it
+		 * is emptied. */
+		if (asprintf(&tmp, "%s/tmp", cfg->state_root) < 0) {
+			crid_images_free(im);
+			return crid_err_nomem(err, "image store paths");
+		}
+		crid_unpack_kill_strays(tmp);
+	}
 	r = crid_image_files_open(&im->files, cfg->state_root, err);
+	if (r == 0)
+		r = crid_pull_queue_new(&im->pulls, im, cfg->max_concurrent_pulls, err);
 	if (r == 0)
 		r = collect_garbage(im, err);
 	if (r < 0) {
@@ -105,10 +119,17 @@ void crid_images_shutdown(struct crid_images *im)
 	atomic_store(&im->stop, true);
 }
 
+void crid_images_stop_pulls(struct crid_images *im)
+{
+	atomic_store(&im->stop, true);
+	crid_pull_queue_stop(im->pulls);
+}
+
 void crid_images_free(struct crid_images *im)
 {
 	if (!im)
 		return;
+	crid_pull_queue_free(im->pulls);
 	crid_image_files_close(&im->files);
 	while (im->slots) {
 		struct fetch_slot *s = im->slots;
@@ -399,9 +420,8 @@ static int pull_image(void *data, const ProtobufCMessage *request, struct crid_c
 {
 	struct crid_images *im = data;
 	const Runtime__V1__PullImageRequest *req = (const Runtime__V1__PullImageRequest *)request;
-	Runtime__V1__PullImageResponse resp = RUNTIME__V1__PULL_IMAGE_RESPONSE__INIT;
 	struct crid_registry_auth auth = { 0 };
-	_cleanup_free_ char *decoded = NULL, *id = NULL;
+	_cleanup_free_ char *decoded = NULL;
 	int r;
 
 	if (!req->image || !req->image->image || !*req->image->image)
@@ -430,12 +450,9 @@ static int pull_image(void *data, const ProtobufCMessage *request, struct crid_c
 			auth.password = colon + 1;
 		}
 	}
-	r = crid_images_pull(im, req->image->image, &auth, &id, err);
-	if (r < 0)
-		return r;
-	log_info("pulled image", "image", req->image->image, "id", id);
-	resp.image_ref = id;
-	return crid_call_send(call, &resp.base, err);
+	/* A pull thread answers: this worker is free for other calls. */
+	r = crid_pull_queue_submit(im->pulls, req->image->image, &auth, call, err);
+	return r < 0 ? r : CRID_CALL_PENDING;
 }
 
 static int image_status(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)

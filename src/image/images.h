@@ -47,6 +47,9 @@ void crid_images_release(struct crid_images *im, const char *user);
 /* Shutdown began: transfers in progress abort. */
 void crid_images_shutdown(struct crid_images *im);
 
+/* Ends the pulls and answers their calls: before the server is freed. */
+void crid_images_stop_pulls(struct crid_images *im);
+
 void crid_images_free(struct crid_images *im);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "image/image_files.h"
 #include "image/images.h"
+#include "image/pull_queue.h"
 #include "image/registry.h"
 
 /* A blob or layer being fetched: later askers wait for the first. Pins
@@ -29,12 +30,13 @@ struct crid_images {
 	pthread_mutex_t lock; /* slots; and commit versus removal of layers */
 	pthread_cond_t slot_done;
 	struct fetch_slot *slots;
+	struct crid_pull_queue *pulls;
 };
 
 /* Pulls image (a reference as the kubelet gives it); *image_id is the
- * pulled image's ID (malloc'd). */
+ * pulled image's ID (malloc'd). Stops with CANCELLED once *cancel is set. */
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, struct crid_err *err);
+		     const atomic_bool *cancel, char **image_id, struct crid_err *err);
 
 /* Removes layer directories and blobs that no record refers to, except
  * layers pinned by pulls in progress. Called with im->lock held. */

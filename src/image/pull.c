@@ -184,7 +184,7 @@ static int fetch_layer(struct pull *p, struct layer_job *job, struct crid_err *e
 	r = crid_image_files_tmp_dir(&im->files, &tmp_name, &tmp_path, err);
 	if (r < 0)
 		goto out;
-	r = crid_unpack_start(&u, tmp_path, job->rec.diff_id, err);
+	r = crid_unpack_start_reserved(&u, tmp_path, job->rec.diff_id, im->cfg->state_free_reserve_bytes, err);
 	if (r < 0)
 		goto out;
 	r = crid_registry_get_blob(p->reg, p->repo, job->desc->desc.digest, job->desc->desc.size, sink_to_unpacker, &u,
@@ -419,7 +419,7 @@ static void layer_jobs_free(struct layer_job *jobs, size_t n)
 }
 
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, struct crid_err *err)
+		     const atomic_bool *cancel, char **image_id, struct crid_err *err)
 {
 	_cleanup_(ref_freep) struct crid_image_ref ref = { 0 };
 	_cleanup_(registry_freep) struct crid_registry *reg = NULL;
@@ -431,7 +431,7 @@ int crid_images_pull(struct crid_images *im, const char *image, const struct cri
 	_cleanup_free_ char *config = NULL;
 	_cleanup_free_ char **chain_ids = NULL;
 	struct crid_platform host;
-	struct crid_registry_options opts = { .cfg = im->cfg, .auth = auth, .stop = &im->stop };
+	struct crid_registry_options opts = { .cfg = im->cfg, .auth = auth, .stop = &im->stop, .cancel = cancel };
 	struct pull p = { .im = im };
 	size_t len = 0, mlen = 0, config_len = 0;
 	int64_t size;

@@ -43,7 +43,9 @@ struct crid_registry {
 	size_t n_eps;
 	size_t preferred; /* the endpoint that served the manifest */
 	unsigned progress_timeout_s;
+	unsigned min_rate, rate_window_s; /* bytes/s over the window; window 0: off */
 	const atomic_bool *stop;
+	const atomic_bool *cancel;
 	char *username, *password, *identity_token, *registry_token;
 
 	pthread_mutex_t lock; /* tokens, preferred */
@@ -122,7 +124,10 @@ int crid_registry_new(struct crid_registry **out, const struct crid_registry_opt
 	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&r->share_locks[i], NULL);
 	r->stop = o->stop;
+	r->cancel = o->cancel;
 	r->progress_timeout_s = o->cfg->pull_progress_timeout_s;
+	r->min_rate = o->cfg->pull_min_bytes_per_s;
+	r->rate_window_s = o->cfg->pull_rate_window_s;
 	r->domain = strdup(o->domain);
 	if (!r->domain) {
 		crid_registry_free(r);
@@ -214,6 +219,9 @@ struct xfer {
 	uint64_t progress_seen; /* bytes at the last sign of progress */
 	int64_t progress_at;	/* CLOCK_MONOTONIC seconds of that sign */
 	bool stalled;
+	uint64_t window_bytes; /* bytes when the current rate window began */
+	int64_t window_at;     /* CLOCK_MONOTONIC seconds it began */
+	bool too_slow;
 	int64_t expected_size;
 	int sink_rc;
 	struct crid_err *sink_err;
@@ -331,13 +339,44 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
 /* Called about once a second even when nothing arrives: aborts on shutdown,
  * and when no byte came for the progress timeout. (curl's own low-speed
  * check averages over several seconds, so it fires late.) */
+static bool stopped(const struct crid_registry *r)
+{
+	return (r->stop && atomic_load(r->stop)) || (r->cancel && atomic_load(r->cancel));
+}
+
+/* A registry that trickles a byte now and then never stalls: the rate
+ * over each window must reach the minimum too. */
+static bool too_slow(struct xfer *x, int64_t now, uint64_t bytes)
+{
+	const struct crid_registry *r = x->r;
+
+	if (!r->rate_window_s || !r->min_rate)
+		return false;
+	if (x->window_at == 0) {
+		x->window_at = now;
+		x->window_bytes = bytes;
+		return false;
+	}
+	if (now - x->window_at < (int64_t)r->rate_window_s)
+		return false;
+	if (bytes - x->window_bytes < (uint64_t)r->min_rate * r->rate_window_s)
+		return true;
+	x->window_at = now;
+	x->window_bytes = bytes;
+	return false;
+}
+
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = user;
 	int64_t now = crid_monotonic_ns() / 1000000000LL;
 
-	if (x->r->stop && atomic_load(x->r->stop))
+	if (stopped(x->r))
 		return 1;
+	if (too_slow(x, now, (uint64_t)dlnow)) {
+		x->too_slow = true;
+		return 1;
+	}
 	if ((uint64_t)dlnow != x->progress_seen || x->progress_at == 0) {
 		x->progress_seen = (uint64_t)dlnow;
 		x->progress_at = now;
@@ -388,7 +427,7 @@ static void backoff(struct crid_registry *r, int attempt)
 
 	ms += rand() % 100;
 	for (long waited = 0; waited < ms; waited += 50) {
-		if (r->stop && atomic_load(r->stop))
+		if (stopped(r))
 			return;
 		ts.tv_sec = 0;
 		ts.tv_nsec = 50 * 1000000L;
@@ -657,9 +696,10 @@ static int request(struct crid_registry *r, const struct endpoint *ep, const cha
 		if (!c)
 			return crid_err_nomem(err, "HTTP request");
 		x->curl = c;
-		x->stalled = false;
+		x->stalled = x->too_slow = false;
 		x->progress_seen = 0;
 		x->progress_at = 0;
+		x->window_at = 0;
 		xfer_reset_answer(x);
 		setup_curl(r, ep, c, x);
 		curl_easy_setopt(c, CURLOPT_URL, url);
@@ -684,9 +724,15 @@ static int request(struct crid_registry *r, const struct endpoint *ep, const cha
 			return x->sink_rc; /* the sink's own error, already in err */
 		if (rc == CURLE_ABORTED_BY_CALLBACK && r->stop && atomic_load(r->stop))
 			return crid_err_set(err, CRID_CANCELLED, ECANCELED, "crid is shutting down");
+		if (rc == CURLE_ABORTED_BY_CALLBACK && r->cancel && atomic_load(r->cancel))
+			return crid_err_set(err, CRID_CANCELLED, ECANCELED, "every client waiting for the pull has gone");
 		if (rc == CURLE_ABORTED_BY_CALLBACK && x->stalled)
 			return crid_err_set(err, CRID_UNAVAILABLE, ETIMEDOUT, "registry %s: no progress for %u s",
 					    ep->base, r->progress_timeout_s);
+		if (rc == CURLE_ABORTED_BY_CALLBACK && x->too_slow)
+			return crid_err_set(err, CRID_UNAVAILABLE, ETIMEDOUT,
+					    "registry %s: slower than %u bytes/s over %u s (pull_min_bytes_per_s)",
+					    ep->base, r->min_rate, r->rate_window_s);
 		if (rc == CURLE_WRITE_ERROR && !x->sink)
 			return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0, "%s: answer larger than %zu bytes", url,
 					    x->body_max);
