@@ -108,6 +108,9 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	    (r = crid_runtime_new(&runtime, cfg, images, store, err)) < 0 ||
 	    (r = crid_runtime_register(runtime, methods, err)) < 0)
 		return r;
+	/* Once the runtime knows what still runs: what a lost database no
+	 * longer names is kept, not collected. */
+	crid_images_collect_startup(images, crid_runtime_adopted(runtime) > 0);
 	r = crid_server_new(&server, &opts, methods, err);
 	if (r < 0)
 		return r;

@@ -154,8 +154,23 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+static int write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+		      struct crid_err *err);
+
 int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		       struct crid_err *err)
+{
+	return write_file(dirfd, name, data, len, mode, true, err);
+}
+
+int crid_replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 struct crid_err *err)
+{
+	return write_file(dirfd, name, data, len, mode, false, err);
+}
+
+static int write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+		      struct crid_err *err)
 {
 	char tmp[64], rnd[17];
 	_cleanup_close_ int fd = -1;
@@ -169,7 +184,7 @@ int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len
 	if (fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "create %s", name);
 	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && sync && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;

@@ -35,6 +35,11 @@ int crid_make_private_at(int dirfd, const char *name, struct crid_err *err);
 int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		       struct crid_err *err);
 
+/* The same without the fsync: survives a crash of crid, not of the
+ * machine; for copies that are not the record of last resort. */
+int crid_replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 struct crid_err *err);
+
 /* Reads all of dirfd/name (at most max bytes) into a malloc'd buffer with a
  * NUL after the data. NOT_FOUND when missing. */
 int crid_read_file_at(int dirfd, const char *name, size_t max, char **data, size_t *len, struct crid_err *err);

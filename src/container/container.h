@@ -42,8 +42,10 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
  * its shim and exit file. A record that cannot be read is logged and left. */
 void crid_container_recover(struct crid_runtime *rt, const struct crid_object_record *rec);
 
-/* Start-up, after recovery: removes bundles and writable layers no
- * container owns (what an interrupted CreateContainer left). */
-void crid_containers_remove_unknown(struct crid_runtime *rt);
+/* Start-up, after recovery: containers no record names whose writable
+ * layer directory holds a record copy are adopted again (crid.db lost
+ * them); the other bundles and writable layers are removed (what an
+ * interrupted CreateContainer left). */
+void crid_containers_adopt_or_remove_unknown(struct crid_runtime *rt);
 
 #endif

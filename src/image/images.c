@@ -66,15 +66,64 @@ static int remove_unknown(struct crid_images *im,
 	return 0;
 }
 
-/* At start: removes layer directories and blobs no record refers to (a
- * crash between unpacking and recording leaves such). */
-static int collect_garbage(struct crid_images *im, struct crid_err *err)
+/* Layer directories no record names: those a pull had marked pending were
+ * left by an interrupted pull and go; the others are kept, as the database
+ * lost their records (never remove what a running container may use
+ * because the database does not say so). Returns how many were kept. */
+static size_t collect_layers(struct crid_images *im, struct crid_err *err)
 {
-	int r = remove_unknown(im, crid_store_layer_ids, crid_image_files_list_layers, remove_layer, err);
+	char **known = NULL, **pending = NULL, **present = NULL;
+	size_t n_known = 0, n_pending = 0, n_present = 0, kept = 0;
+	char example[80] = "";
 
-	if (r < 0)
-		return r;
-	return remove_unknown(im, crid_store_blob_refs, crid_image_files_list_blobs, remove_blob, err);
+	if (crid_store_layer_ids(im->db, &known, &n_known, err) < 0 ||
+	    crid_store_layers_pending(im->db, &pending, &n_pending, err) < 0 ||
+	    crid_image_files_list_layers(&im->files, &present, &n_present, err) < 0) {
+		log_error("cannot check the layers at start-up: none removed", "error", err->msg);
+		crid_strv_free(known, n_known);
+		crid_strv_free(pending, n_pending);
+		return 0;
+	}
+	for (size_t i = 0; i < n_present; i++) {
+		if (listed(known, n_known, present[i]))
+			continue;
+		if (listed(pending, n_pending, present[i])) {
+			log_info("removing a layer an interrupted pull left", "layer", present[i]);
+			remove_layer(im, present[i]);
+		} else if (kept++ == 0) {
+			snprintf(example, sizeof(example), "%s", present[i]);
+		}
+	}
+	/* Pending marks are done with: the layers are recorded or gone. */
+	for (size_t i = 0; i < n_pending; i++)
+		crid_store_layer_pending_drop(im->db, pending[i], err);
+	if (kept) {
+		char count[24];
+
+		snprintf(count, sizeof(count), "%zu", kept);
+		log_error("crid.db records none of these layer directories: the database lost them; they are kept "
+			  "(pulling their images again records them; remove the others by hand once no container "
+			  "uses them)",
+			  "count", count, "example", example, "dir", im->files.layers_path);
+	}
+	crid_strv_free(known, n_known);
+	crid_strv_free(pending, n_pending);
+	crid_strv_free(present, n_present);
+	return kept;
+}
+
+size_t crid_images_collect_startup(struct crid_images *im, bool db_lost)
+{
+	struct crid_err err;
+	size_t kept;
+
+	crid_err_clear(&err);
+	kept = collect_layers(im, &err);
+	/* Blobs are small, and the images a lost database knew may need them. */
+	if (!db_lost && !kept &&
+	    remove_unknown(im, crid_store_blob_refs, crid_image_files_list_blobs, remove_blob, &err) < 0)
+		log_warn("cannot remove unused blobs", "error", err.msg);
+	return kept;
 }
 
 int crid_images_new(struct crid_images **out, const struct crid_config *cfg, struct crid_store *db,
@@ -104,8 +153,6 @@ int crid_images_new(struct crid_images **out, const struct crid_config *cfg, str
 	r = crid_image_files_open(&im->files, cfg->state_root, err);
 	if (r == 0)
 		r = crid_pull_queue_new(&im->pulls, im, cfg->max_concurrent_pulls, err);
-	if (r == 0)
-		r = collect_garbage(im, err);
 	if (r < 0) {
 		crid_images_free(im);
 		return r;

@@ -134,8 +134,9 @@ static void unpin(struct crid_images *im, char **chain_ids, size_t n, bool commi
 		if (!s)
 			continue;
 		s->pins--;
-		if (!committed && s->pins == 0 && !s->busy && crid_store_layer_known(im->db, chain_ids[i], &err) == 0)
-			crid_image_files_remove_layer(&im->files, chain_ids[i], &err);
+		if (!committed && s->pins == 0 && !s->busy && crid_store_layer_known(im->db, chain_ids[i], &err) == 0 &&
+		    crid_image_files_remove_layer(&im->files, chain_ids[i], &err) == 0)
+			crid_store_layer_pending_drop(im->db, chain_ids[i], &err);
 		slot_put_locked(im, s);
 	}
 	pthread_mutex_unlock(&im->lock);
@@ -511,6 +512,11 @@ int crid_images_pull(struct crid_images *im, const char *image, const struct cri
 		goto out;
 	}
 	pinned = true;
+	/* Marked before any appears: start-up tells an interrupted pull's
+	 * layers from those a lost database no longer names. */
+	r = crid_store_layers_pending_add(im->db, chain_ids, m.n_layers, err);
+	if (r < 0)
+		goto out;
 	r = fetch_layers(&p, err);
 	if (r < 0)
 		goto out;

@@ -71,7 +71,7 @@ fail:
 	log_error("cannot recover a pod sandbox record", "pod", rec->id);
 }
 
-void crid_pods_remove_unknown(struct crid_runtime *rt)
+void crid_pods_adopt_or_remove_unknown(struct crid_runtime *rt)
 {
 	_cleanup_closedir_ DIR *d = opendir(rt->pods_dir);
 	struct dirent *de;
@@ -90,6 +90,16 @@ void crid_pods_remove_unknown(struct crid_runtime *rt)
 		if (known)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rt->pods_dir, de->d_name);
+		/* Recorded once (its directory holds a copy): crid.db lost it. */
+		{
+			struct crid_object_record rec;
+
+			if (crid_object_adopt(rt, "pod", path, de->d_name, &rec) == 0) {
+				crid_pod_recover(rt, &rec);
+				crid_object_record_clear(&rec);
+				continue;
+			}
+		}
 		log_info("removing what an interrupted create left", "path", path);
 		crid_pod_ns_remove(path, &err);
 	}

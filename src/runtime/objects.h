@@ -96,6 +96,7 @@ struct crid_runtime {
 	pthread_mutex_t watch_lock;
 	struct crid_exit_watch *watches; /* inotify watch → container */
 	size_t n_watches, cap_watches;
+	unsigned adopted; /* objects recorded again from their copies at start */
 };
 
 /* A new random 64-hex ID. */
@@ -150,6 +151,15 @@ void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c);
 int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p);
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c);
 void crid_object_forget(struct crid_runtime *rt, const char *kind, const char *id);
+
+/* Start-up: an object on the machine that crid.db does not know (the
+ * database was lost) is recorded again from the copy its directory dir
+ * holds; *out is that record, to clear with crid_object_record_clear.
+ * -ENOENT when dir holds no copy: the object was never recorded (an
+ * interrupted create). */
+int crid_object_adopt(struct crid_runtime *rt, const char *kind, const char *dir, const char *id,
+		      struct crid_object_record *out);
+void crid_object_record_clear(struct crid_object_record *r);
 
 /* A string member of a record's state, "" when absent. */
 static inline const char *crid_record_str(json_t *o, const char *key)

@@ -18,6 +18,10 @@ struct crid_store;
 int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, struct crid_images *images,
 		     struct crid_store *db, struct crid_err *err);
 
+/* How many pods and containers start-up adopted again because crid.db had
+ * lost their records. */
+unsigned crid_runtime_adopted(const struct crid_runtime *rt);
+
 /* Registers this service's handlers in the method table. */
 int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err);
 
