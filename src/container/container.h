@@ -35,6 +35,10 @@ void crid_exit_watch_stop(struct crid_runtime *rt);
 int crid_container_mount_rootfs(const struct crid_container *c, const struct crid_image_use *img,
 				struct crid_err *err);
 
+/* The OCI runtime's error when c's process never ran (its init's exec
+ * failed and said so as the log's only record), malloc'd; else NULL. */
+char *crid_container_start_failure(const struct crid_container *c);
+
 /* Reads an exit file, if there is one, into c (lock held). */
 bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
 

@@ -648,6 +648,7 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		return false;
 	{
 		bool oom = oom_killed(c->cgroups_path);
+		char *start_failure;
 
 		pthread_mutex_lock(&c->state_lock);
 		c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
@@ -659,6 +660,13 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		c->state = CRID_CTR_EXITED;
 		free(c->reason);
 		c->reason = strdup(oom ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
+		if (!oom && (start_failure = crid_container_start_failure(c))) {
+			/* The process never ran: say why, as the peers do. */
+			free(c->reason);
+			free(c->message);
+			c->reason = strdup("StartError");
+			c->message = start_failure;
+		}
 		/* Recorded before anyone can see it: after a reboot the exit file
 		 * (on the run root) is gone and the record is all there is. */
 		crid_container_persist(rt, c);

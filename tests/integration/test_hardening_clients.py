@@ -188,3 +188,24 @@ def test_exec_sync_answers_soon_after_its_process_exits(pod_env):
     plain = timed("echo started")
     held = timed("sleep 300 & echo started")
     assert held - plain < 0.1, f"ExecSync took {held:.3f}s with a background child, {plain:.3f}s without"
+
+
+@pytest.mark.parametrize("handler", ["", "runc"], ids=["default-crun", "runc"])
+def test_start_failure_carries_the_runtimes_error(pod_env, handler):
+    """A 1 MiB environment makes the runtime's exec fail: the container
+    exits, and ContainerStatus says why."""
+    env = pod_env
+    env.pull()
+    pid, cfg = env.new_pod(runtime_handler=handler)
+    ccfg = env.ctr_config("bigenv", ["sh", "-c", "echo never"], envs=[("BIG", "x" * (1 << 20))])
+    cid = env.create(pid, cfg, ccfg)
+    env.start(cid)
+    st = env.wait_exited(cid)
+    assert st.exit_code != 0, st
+    assert st.reason == "StartError", st.reason
+    assert "argument list too long" in st.message.lower(), st.message
+    assert "/bin/sh" in st.message, st.message
+    # A process that ran and failed on its own keeps the usual reason.
+    cid2, _ = env.run(pid, cfg, "fails", ["sh", "-c", "echo 'exec x: y' >&2; exit 1"])
+    st2 = env.wait_exited(cid2)
+    assert (st2.reason, st2.message) == ("Error", ""), st2
