@@ -2,12 +2,15 @@
 // runtime's socket as the kubelet does, speaks runtime.v1 or runtime.v1alpha2
 // with the generated Go types, and checks every answer.
 //
-//	criclient node   --socket S --api v1|v1alpha2 --image REF [...]
-//	criclient relist --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
+//	criclient node    --socket S --api v1|v1alpha2 --image REF [...]
+//	criclient relist  --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
+//	criclient hostile --socket S --api v1|v1alpha2 --checks latency,decode,refusals,exec [...]
 //
 // node drives one node's work (images with and without credentials, a pod
 // with containers, exec, logs, the relist, events, errors, clean-up); relist
-// times the kubelet's relist against N running pods. Both exit 0 when every
+// times the kubelet's relist against N running pods; hostile checks what the
+// kubelet sees while others misbehave (latency, decodable lists, refused bad
+// requests, truncated ExecSync output). They exit 0 when every
 // answer was right, 1 with the first wrong answer otherwise, after removing
 // whatever they created. --json FILE writes the results.
 package main
@@ -225,8 +228,8 @@ func writeJSON(path string, v interface{}) error {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: criclient node|relist --socket PATH --api v1|v1alpha2 [options]\n"+
-		"       criclient node -h, criclient relist -h: the options\n")
+	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|hostile --socket PATH --api v1|v1alpha2 [options]\n"+
+		"       criclient node -h, criclient relist -h, criclient hostile -h: the options\n")
 	os.Exit(2)
 }
 
@@ -249,6 +252,8 @@ func main() {
 		scenario = nodeFlags(fs)
 	case "relist":
 		scenario = relistFlags(fs)
+	case "hostile":
+		scenario = hostileFlags(fs)
 	default:
 		usage()
 	}

@@ -18,6 +18,7 @@ import pytest
 import pod_helpers as ph
 from conftest import load_api
 from pod_helpers import hugetlb_v1, pod_env, pod_env_factory, registry_set  # noqa: F401
+from test_go_client import assert_ok, criclient, run_client  # noqa: F401
 from test_images import images_daemon, pull, list_images  # noqa: F401
 
 RT = "/runtime.v1.RuntimeService/"
@@ -209,3 +210,27 @@ def test_start_failure_carries_the_runtimes_error(pod_env, handler):
     cid2, _ = env.run(pid, cfg, "fails", ["sh", "-c", "echo 'exec x: y' >&2; exit 1"])
     st2 = env.wait_exited(cid2)
     assert (st2.reason, st2.message) == ("Error", ""), st2
+
+
+@pytest.mark.parametrize("api", ["v1", "v1alpha2"])
+def test_go_client_sees_refusals_and_truncation(pod_env, criclient, api):  # noqa: F811
+    """The kubelet-style Go client (grpc-go): NUL bytes, 300 KiB of labels
+    and log paths out of the pod's log directory are refused naming the
+    field; 100 MB of ExecSync output comes back truncated to what a 16 MiB
+    response holds; every list and status decodes."""
+    env = pod_env
+    rc, out, res = run_client(env, criclient, "hostile", api,
+                              ["--image", env.image(), "--checks", "refusals,exec,decode"], timeout=300)
+    assert_ok(rc, out, res, f"criclient hostile --api {api}")
+
+
+def test_lists_decode_for_grpc_go_after_bad_bytes_were_sent(daemon, criclient):  # noqa: F811
+    """grpc-python sends names that are not UTF-8 (refused); grpc-go, which
+    refuses to decode such strings, still reads every list."""
+    d = daemon
+    payload = patched(pod_request(name="pQQ"), b"QQ", b"\xff\xfe")
+    e = raw_error(d, RT + "RunPodSandbox", payload)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    from test_hardening_images import run_hostile
+    rc, out = run_hostile(criclient, d.socket_path, "v1", "decode")
+    assert rc == 0, out

@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import signal
+import subprocess
 import tarfile
 import time
 import zlib
@@ -23,6 +24,7 @@ from conftest import load_api
 from netfault import FaultProxy
 from pod_helpers import hugetlb_v1, pod_env, pod_env_factory, registry_set  # noqa: F401
 from registry_fixtures import push, separate_registry  # noqa: F401
+from test_go_client import criclient  # noqa: F401
 from test_images import layer_dirs, tmp_entries
 
 pytestmark = pytest.mark.usefixtures("hugetlb_v1")
@@ -55,6 +57,14 @@ def test_image_of_64_layers_runs(pod_env):
 # Pulls never starve other calls; abandoned and crawling pulls end
 
 
+def run_hostile(criclient, socket_path, api, checks, *args, timeout=300):  # noqa: F811
+    """criclient hostile: (exit code, output)."""
+    r = subprocess.run([criclient, "hostile", "--socket", socket_path, "--api", api, "--checks", checks,
+                        "--call-timeout", "30s"] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return r.returncode, r.stdout
+
+
 def pull_future(d, image, timeout):
     a = load_api()
     mc = d.channel().unary_unary(
@@ -73,9 +83,11 @@ def proxied_daemon(daemon_factory, proxy, extra=""):
     return daemon_factory(config=f"{extra}registries:\n  - host: {proxy.host}\n    insecure: true\n").start()
 
 
-def test_trickling_pulls_leave_other_calls_answering(daemon_factory, registry_set, separate_registry):  # noqa: F811
+def test_trickling_pulls_leave_other_calls_answering(daemon_factory, registry_set, separate_registry,  # noqa: F811
+                                                     criclient):
     """40 pulls of 40 images from a registry that sends 1 byte a second:
-    Version, Status and the lists still answer within 100 ms."""
+    Version, Status and the lists still answer within 100 ms, to grpc-python
+    and to the kubelet-style Go client under both APIs."""
     a = load_api()
     reg = separate_registry(repos=())
     img = ib.standard_images()["busybox"]
@@ -102,6 +114,9 @@ def test_trickling_pulls_leave_other_calls_answering(daemon_factory, registry_se
             for name, fn in calls.items():
                 ms = timed_ms(fn)
                 assert ms < 100, f"{name} took {ms:.0f} ms with 40 pulls trickling"
+        for api in ("v1", "v1alpha2"):
+            rc, out = run_hostile(criclient, d.socket_path, api, "latency,decode")
+            assert rc == 0, out
         done = [p.exception() for p in pulls if p.done()]
         assert not done, done[:3]
         for p in pulls:

@@ -17,6 +17,8 @@ import h2.exceptions
 import pytest
 
 from conftest import H2_PREFACE, grpc_frame, load_api
+from test_go_client import criclient  # noqa: F401
+from test_hardening_images import run_hostile
 
 MiB = 1 << 20
 VERSION = "/runtime.v1.RuntimeService/Version"
@@ -151,7 +153,7 @@ def test_idle_connection_closed_but_not_a_watch(daemon_factory, h2_factory):
     d.assert_serving()
 
 
-def test_idle_connections_never_lock_out_a_new_client(daemon_factory):
+def test_idle_connections_never_lock_out_a_new_client(daemon_factory, criclient):  # noqa: F811
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     n = min(5000, hard - 300)
     assert n >= 1000, f"RLIMIT_NOFILE hard limit {hard} is too low for this test"
@@ -172,6 +174,9 @@ def test_idle_connections_never_lock_out_a_new_client(daemon_factory):
         ch = d.channel()
         ms = version_ms(d, channel=ch, timeout=5)
         assert ms < 2000, f"Version took {ms:.0f} ms behind {n} idle connections"
+        # And the kubelet-style Go client gets in as well.
+        rc, out = run_hostile(criclient, d.socket_path, "v1", "latency", "--max-ms", "1000")
+        assert rc == 0, out
         # It was the idle ones that made room: crid kept to its limit.
         fds = d.fd_count()
         assert fds < limit + 200, f"crid holds {fds} descriptors with a limit of {limit} connections"
