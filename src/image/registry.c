@@ -19,6 +19,7 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/log.h"
+#include "image/challenge.h"
 #include "image/manifest.h"
 
 #define MAX_MANIFEST_BYTES (4 << 20)
@@ -461,32 +462,6 @@ static int setup_curl(struct crid_registry *r, const struct endpoint *ep, CURL *
 	return 0;
 }
 
-/* Challenge parameters: Bearer realm="...",service="...",scope="..." */
-static char *challenge_param(const char *challenge, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = challenge;
-
-	while ((p = strcasestr(p, key))) {
-		const char *v = p + klen;
-
-		if ((p == challenge || p[-1] == ' ' || p[-1] == ',') && *v == '=') {
-			const char *end;
-
-			v++;
-			if (*v == '"') {
-				v++;
-				end = strchr(v, '"');
-			} else {
-				end = v + strcspn(v, ", ");
-			}
-			return end ? strndup(v, (size_t)(end - v)) : NULL;
-		}
-		p = v;
-	}
-	return NULL;
-}
-
 static char *url_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
@@ -497,12 +472,11 @@ static char *url_escape(const char *s)
 }
 
 /* Gets a bearer token from the challenge's realm. */
-static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const char *challenge,
+static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const struct crid_challenge *ch,
 		       const char *repo, char **header, struct crid_err *err)
 {
-	_cleanup_free_ char *realm = challenge_param(challenge, "realm");
-	_cleanup_free_ char *service = challenge_param(challenge, "service");
-	_cleanup_free_ char *scope = challenge_param(challenge, "scope");
+	const char *realm = ch->realm, *service = ch->service;
+	_cleanup_free_ char *scope = ch->scope ? strdup(ch->scope) : NULL;
 	_cleanup_free_ char *url = NULL, *esc_service = NULL, *esc_scope = NULL, *form = NULL;
 	_cleanup_(curl_freep) CURL *c = NULL;
 	struct xfer x = { .r = r, .body_max = 1 << 20 };
@@ -511,6 +485,8 @@ static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const
 	long status = 0;
 	int ret;
 
+	if (ch->scope && !scope)
+		return crid_err_nomem(err, "token scope");
 	if (!realm || strncmp(realm, "http", 4) != 0)
 		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for a token without a usable realm",
 				    r->domain);
@@ -629,22 +605,25 @@ static void cache_auth(struct crid_registry *r, const char *key, char *header)
 static int answer_challenge(struct crid_registry *r, const struct endpoint *ep, const char *challenge,
 			    const char *repo, const char *key, struct crid_err *err)
 {
+	_cleanup_(crid_challenge_free) struct crid_challenge ch = { 0 };
 	char *header = NULL;
 	int ret;
 
 	if (!challenge)
 		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s refused access and said no way to log in",
 				    ep->base);
-	if (strncasecmp(challenge, "Bearer", 6) == 0) {
+	if (crid_challenge_parse(challenge, &ch, err) < 0)
+		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s: %s", ep->base, err->msg);
+	if (ch.scheme == CRID_CHALLENGE_BEARER) {
 		if (r->registry_token) {
 			if (asprintf(&header, "Authorization: Bearer %s", r->registry_token) < 0)
 				return crid_err_nomem(err, "token");
 		} else {
-			ret = fetch_token(r, ep, challenge, repo, &header, err);
+			ret = fetch_token(r, ep, &ch, repo, &header, err);
 			if (ret < 0)
 				return ret;
 		}
-	} else if (strncasecmp(challenge, "Basic", 5) == 0) {
+	} else if (ch.scheme == CRID_CHALLENGE_BASIC) {
 		_cleanup_free_ char *pair = NULL;
 		char *encoded;
 		size_t len;
@@ -666,8 +645,8 @@ static int answer_challenge(struct crid_registry *r, const struct endpoint *ep, 
 		if (ret < 0)
 			return crid_err_nomem(err, "credentials");
 	} else {
-		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for an unsupported login: %.40s",
-				    ep->base, challenge);
+		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for an unsupported login: %s",
+				    ep->base, ch.scheme_name);
 	}
 	cache_auth(r, key, header);
 	return 0;
@@ -725,7 +704,8 @@ static int request(struct crid_registry *r, const struct endpoint *ep, const cha
 		if (rc == CURLE_ABORTED_BY_CALLBACK && r->stop && atomic_load(r->stop))
 			return crid_err_set(err, CRID_CANCELLED, ECANCELED, "crid is shutting down");
 		if (rc == CURLE_ABORTED_BY_CALLBACK && r->cancel && atomic_load(r->cancel))
-			return crid_err_set(err, CRID_CANCELLED, ECANCELED, "every client waiting for the pull has gone");
+			return crid_err_set(err, CRID_CANCELLED, ECANCELED,
+					    "every client waiting for the pull has gone");
 		if (rc == CURLE_ABORTED_BY_CALLBACK && x->stalled)
 			return crid_err_set(err, CRID_UNAVAILABLE, ETIMEDOUT, "registry %s: no progress for %u s",
 					    ep->base, r->progress_timeout_s);

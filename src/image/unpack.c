@@ -736,7 +736,8 @@ static int finish_stream(struct unpacker *up, struct crid_err *err)
 		trailer += size;
 		if (trailer > TRAILER_MAX)
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
-					    "read layer: more than %d bytes follow the end of the archive", TRAILER_MAX);
+					    "read layer: more than %d bytes follow the end of the archive",
+					    TRAILER_MAX);
 		crid_sha256_update(up->content, data, size);
 	}
 	for (;;) {

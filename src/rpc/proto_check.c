@@ -114,7 +114,8 @@ static int walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t
 
 				path_join(name, sizeof(name), path, f->name);
 				if (memchr(p, '\0', n))
-					return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s: contains a NUL byte", name);
+					return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s: contains a NUL byte",
+							    name);
 				if (!crid_utf8_valid(p, n))
 					return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s: not valid UTF-8", name);
 			} else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {

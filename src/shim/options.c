@@ -185,8 +185,8 @@ int crid_shim_parse_args(struct crid_shim_options *o, int argc, char **argv, boo
 		while (n > 1 && o->log_dir[n - 1] == '/')
 			n--;
 		if (strncmp(o->log_path, o->log_dir, n) != 0 || o->log_path[n] != '/' || !o->log_path[n + 1])
-			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--log-path \"%s\" is not below --log-dir \"%s\"",
-					    o->log_path, o->log_dir);
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "--log-path \"%s\" is not below --log-dir \"%s\"", o->log_path, o->log_dir);
 	}
 	if (o->stdin_once && !o->stdin_open)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--stdin-once needs --stdin");

@@ -80,7 +80,7 @@ static struct crid_store *lock_store(struct crid_store *s)
 	crid_store_check_locked(s);
 	return s;
 }
-#define STORE_LOCKED(s) _cleanup_(unlockp) struct crid_store *locked_ = lock_store(s)
+#define STORE_LOCKED(s) _cleanup_(unlockp) __attribute__((unused)) struct crid_store *locked_ = lock_store(s)
 
 static int prepare(struct crid_store *s, const char *sql, sqlite3_stmt **st, struct crid_err *err)
 {
