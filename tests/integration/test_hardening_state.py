@@ -15,6 +15,8 @@ import pytest
 
 import pod_helpers as ph
 from pod_helpers import hugetlb_v1, pod_env, pod_env_factory, registry_set  # noqa: F401
+from test_go_client import criclient  # noqa: F401
+from test_hardening_images import run_hostile
 from test_images import layer_dirs
 
 pytestmark = pytest.mark.usefixtures("hugetlb_v1")
@@ -56,7 +58,7 @@ def lose_database(d, how):
 
 
 @pytest.mark.parametrize("how", ["deleted", "emptied", "wal-lost"])
-def test_lost_database_keeps_what_runs(pod_env, how):
+def test_lost_database_keeps_what_runs(pod_env, how, criclient):  # noqa: F811
     env, a = pod_env, pod_env.api
     pid, cfg, running, rcfg, done = setup_node(env)
     proc = sleeper_proc(env, cfg, "2024")
@@ -77,6 +79,9 @@ def test_lost_database_keeps_what_runs(pod_env, how):
     st = env.status(done)
     assert (st.state, st.exit_code) == (a.CONTAINER_EXITED, 3), st
     assert env.exec_sync(running, ["echo", "alive"]).stdout == b"alive\n"
+    # The kubelet-style Go client reads the adopted objects too.
+    rc, out = run_hostile(criclient, env.d.socket_path, "v1", "decode")
+    assert rc == 0, out
     # ... and said loudly.
     err = env.d.stderr()
     if how != "wal-lost":
