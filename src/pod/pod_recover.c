@@ -43,6 +43,8 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	if (!p->handler_name || asprintf(&p->name_key, "%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt) < 0 ||
 	    asprintf(&p->dir, "%s/%s", rt->pods_dir, p->id) < 0)
 		goto fail;
+	if (stat(p->dir, &sb) == 0 && (sb.st_mode & 077))
+		chmod(p->dir, 0700); /* an older crid's: its /dev/shm was open to all */
 	if (stat(p->dir, &sb) < 0) {
 		atomic_store(&p->ready, false); /* the run directory is gone: a reboot */
 	} else if (crid_pod_ns_load(p->dir, (pid_t)json_integer_value(json_object_get(st, "init_pid")), &p->ns,

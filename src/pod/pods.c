@@ -53,7 +53,8 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	_cleanup_free_ char **keys = NULL, **values = NULL;
 	int r;
 
-	r = crid_mkdir_p(p->dir, 0711, err);
+	/* Private: the pod's /dev/shm is in it. */
+	r = crid_mkdir_private(p->dir, err);
 	if (r == 0 && c->log_directory && *c->log_directory)
 		r = crid_mkdir_p(c->log_directory, 0755, err); /* the kubelet may not have made it */
 	if (r < 0)

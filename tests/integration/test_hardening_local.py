@@ -1,7 +1,8 @@
 """Hardening against other local users: nothing under the state root is
 reachable by an unprivileged user (layers with setuid binaries, writable
-layers, crid.db with every container's environment), an older
-installation's modes are fixed at start-up, and a container's log_path
+layers, crid.db with every container's environment), nor a pod's run
+directory (its /dev/shm), an older installation's modes are fixed at
+start-up, and a container's log_path
 cannot send its output to another file (an absolute path, "..", or a
 symlink planted in the pod's log directory).
 
@@ -90,12 +91,16 @@ def open_the_way(d):
     os.chmod(d.tmp, 0o755)
 
 
-def secret_paths(d, cid):
+def secret_paths(d, cid, pod_id=None):
     st = d.state_root
     layers = [os.path.join(st, "layers", h) for h in os.listdir(os.path.join(st, "layers"))]
     paths = [os.path.join(st, "crid.db"), os.path.join(st, "crid.db-wal"),
              os.path.join(st, "containers", cid, "upper", "suidcopy"),
              os.path.join(st, "containers", cid, "upper")]
+    if pod_id:
+        # The pod's /dev/shm (a tmpfs open to all) is in its run directory.
+        paths += [os.path.join(d.run_root, "pods", pod_id, "shm"),
+                  os.path.join(d.run_root, "pods", pod_id, "shm", "secret")]
     for lay in layers:
         paths.append(lay)
         if os.path.exists(os.path.join(lay, "bin", "busybox")):
@@ -115,7 +120,8 @@ def test_state_root_is_private(pod_env, stranger):
     pid, cfg = env.new_pod()
     # A root container writes a setuid binary into its writable layer.
     cid, _ = env.run(pid, cfg, "suid", [
-        "sh", "-c", "cp /bin/busybox /suidcopy && chmod 4755 /suidcopy && sleep 1000"])
+        "sh", "-c", "cp /bin/busybox /suidcopy && chmod 4755 /suidcopy && echo s3cret > /dev/shm/secret "
+                    "&& sleep 1000"])
     env.wait_state(cid, env.api.CONTAINER_RUNNING)
     upper = os.path.join(d.state_root, "containers", cid, "upper")
     ph_wait(lambda: os.path.exists(os.path.join(upper, "suidcopy")))
@@ -128,8 +134,9 @@ def test_state_root_is_private(pod_env, stranger):
         path = os.path.join(d.state_root, f)
         if os.path.exists(path):
             assert mode(path) == 0o600, (f, oct(mode(path)))
-    paths = secret_paths(d, cid)
+    paths = secret_paths(d, cid, pid)
     assert any(p.endswith("/bin/busybox") for p in paths), paths
+    ph_wait(lambda: os.path.exists(os.path.join(d.run_root, "pods", pid, "shm", "secret")))
     assert_unreachable(stranger, paths)
     # The layer's busybox cannot be run from outside, by any path.
     busybox = next(p for p in paths if p.endswith("/bin/busybox"))
@@ -160,12 +167,13 @@ def test_old_installation_modes_fixed_at_start(pod_env, stranger):
     for sub in ("layers", "containers"):
         os.chmod(os.path.join(d.state_root, sub), 0o711)
     os.chmod(os.path.join(d.state_root, "containers", cid), 0o755)
+    os.chmod(os.path.join(d.run_root, "pods", pid), 0o711)
     for f in ("crid.db", "crid.db-wal", "crid.db-shm"):
         path = os.path.join(d.state_root, f)
         if os.path.exists(path):
             os.chmod(path, 0o644)
     open_the_way(d)
-    paths = secret_paths(d, cid)
+    paths = secret_paths(d, cid, pid)
     reached = probe_as(stranger, paths)
     assert any(r != "denied" for r in reached.values()), \
         f"the old modes should have let the user in (test set-up): {reached}"
@@ -175,6 +183,7 @@ def test_old_installation_modes_fixed_at_start(pod_env, stranger):
     assert mode(os.path.join(d.state_root, "layers")) == 0o700
     assert mode(os.path.join(d.state_root, "containers")) == 0o700
     assert mode(os.path.join(d.state_root, "crid.db")) == 0o600
+    assert mode(os.path.join(d.run_root, "pods", pid)) == 0o700
     assert_unreachable(stranger, paths)
     assert env.status(cid).state == env.api.CONTAINER_RUNNING
 
