@@ -4,6 +4,7 @@
  * checks and decoding, and two handlers (a unary and a streaming one). Each
  * input is one connection: written, half-closed, read until crid closes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "rpc/methods.h"
 #include "rpc/server.h"
@@ -41,6 +43,14 @@ static int list_images(void *data, const ProtobufCMessage *request, struct crid_
 	if (r == 0)
 		r = crid_call_send(call, &resp.base, err);
 	return r;
+}
+
+/* The socket and its lock go with the directory. */
+static void remove_dir(void)
+{
+	struct crid_err err;
+
+	crid_rmtree_at(AT_FDCWD, dir, &err);
 }
 
 static void *serve(void *arg)
@@ -83,6 +93,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(1);
 	}
 	snprintf(socket_path, sizeof(socket_path), "%s/crid.sock", dir);
+	atexit(remove_dir);
 	opts.socket_path = socket_path;
 	if (crid_rpc_methods_new(&methods, &err) < 0 ||
 	    crid_rpc_methods_register_all(methods, "RuntimeService", rt, 1, NULL, &err) < 0 ||

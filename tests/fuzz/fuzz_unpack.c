@@ -20,6 +20,13 @@
 static char base[] = "/tmp/crid-fuzz-unpack-XXXXXX";
 static int base_fd = -1;
 
+static void remove_base(void)
+{
+	struct crid_err err;
+
+	crid_rmtree_at(AT_FDCWD, base, &err);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	/* The child: crid's unpacker main, in this binary. */
@@ -30,6 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("crid fuzz_unpack: temporary directory");
 		exit(1);
 	}
+	atexit(remove_base);
 	return 0;
 }
 
