@@ -3,7 +3,7 @@
 #               daemon on its default socket
 #   make check  installs dependencies, builds with ASan+UBSan, runs every test
 # Other targets: all (release build), asan, unit, integration, criclient (the Go
-# test client), install, clean.
+# test client), fuzz (the libFuzzer targets, FUZZ_SECONDS each), install, clean.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -27,11 +27,18 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ulinux -DCRID_VERSION='"$(VERSION)"' \
 RELEASE_CFLAGS := -O2 -g
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
+# libFuzzer targets: everything built with Debian's clang, instrumented.
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
+
 VARIANT ?= release
 BUILD := build/$(VARIANT)
 GEN := build/gen
 ifeq ($(VARIANT),asan)
   MODE_CFLAGS := $(ASAN_CFLAGS)
+else ifeq ($(VARIANT),fuzz)
+  MODE_CFLAGS := $(FUZZ_CFLAGS)
+  CC := clang
 else
   MODE_CFLAGS := $(RELEASE_CFLAGS)
 endif
@@ -88,6 +95,44 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags check) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check) $(LDFLAGS_ALL)
 
+# make fuzz: each target for FUZZ_SECONDS on its corpus (the committed
+# seeds of tests/fuzz/corpus/<target>, plus what it finds, kept in
+# build/fuzz/corpus/<target>); findings are written to build/fuzz/findings.
+# make fuzz-check (part of make check): each target briefly on its seeds.
+FUZZ_TARGETS := grpc request reference manifest challenge unpack config
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 4
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-run fuzz-check
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libcrid.a
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -I$(GEN) $(PKG_CFLAGS) -o $@ $< \
+		build/fuzz/libcrid.a $(PKG_LIBS)
+
+fuzz-build:
+	sh scripts/install-deps.sh build test
+	$(MAKE) VARIANT=fuzz build/fuzz/libcrid.a $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(MAKE) fuzz-run CORPUS=build/fuzz/corpus SECONDS=$(FUZZ_SECONDS)
+
+fuzz-check:
+	$(MAKE) VARIANT=fuzz build/fuzz/libcrid.a $(FUZZ_BINS)
+	rm -rf build/fuzz/check-corpus
+	$(MAKE) fuzz-run CORPUS=build/fuzz/check-corpus SECONDS=$(FUZZ_CHECK_SECONDS)
+
+fuzz-run:
+	@set -e; mkdir -p build/fuzz/findings; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(CORPUS)/$$t; \
+		echo "== fuzz_$$t for $(SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz_$$t -max_total_time=$(SECONDS) -timeout=20 \
+			-rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/findings/$$t- $(CORPUS)/$$t tests/fuzz/corpus/$$t \
+			2>build/fuzz/fuzz_$$t.log || { tail -60 build/fuzz/fuzz_$$t.log; exit 1; }; \
+		grep -E "^stat::number_of_executed_units|^Done" build/fuzz/fuzz_$$t.log | tr '\n' ' '; echo; \
+	done
+
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d
 -include $(BUILD)/src/shim/shim_main.d
 
@@ -112,6 +157,7 @@ integration:
 check: deps-test
 	$(MAKE) VARIANT=release all
 	$(MAKE) VARIANT=asan all unit-run criclient
+	$(MAKE) fuzz-check
 	CRID_BIN=$(CURDIR)/build/asan/crid $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
 
 # The kubelet-style CRI client in Go of the tests and benchmarks:

@@ -8,6 +8,9 @@ build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-comp
 # iptables their portmap plugin programs hostPorts with.
 run_pkgs="crun runc containernetworking-plugins iptables"
 test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography python3-prometheus-client util-linux python3-websocket"
+# The hardening tests' throwaway users (useradd, userdel; setpriv and
+# runuser come with util-linux); the libFuzzer targets (clang's runtime).
+test_pkgs="$test_pkgs passwd clang libclang-rt-14-dev"
 # The Go client of the tests (tests/criclient): Go, grpc-go and the protobuf
 # runtime and generators, all from Debian.
 test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-golang-x-net-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -22,6 +23,19 @@
 #include "stats/metrics_http.h"
 #include "store/store.h"
 #include "streaming/streaming.h"
+
+/* Every client connection is a descriptor: take all the system allows
+ * (systemd's default soft limit is 1024). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the limit of open files", "error", strerror(errno));
+	}
+}
 
 static void config_freep(struct crid_config *cfg)
 {
@@ -110,12 +124,19 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 		.socket_path = cfg->socket_path,
 		.max_recv_bytes = cfg->grpc_max_recv_bytes,
 		.max_send_bytes = cfg->grpc_max_send_bytes,
+		.max_pending_bytes = cfg->grpc_max_pending_bytes,
+		.request_timeout_s = cfg->grpc_request_timeout_s,
+		.max_connections = cfg->grpc_max_connections,
+		.preface_timeout_s = cfg->grpc_preface_timeout_s,
+		.idle_timeout_s = cfg->grpc_idle_timeout_s,
 		.worker_threads = cfg->worker_threads,
 		.shutdown_grace_s = cfg->shutdown_grace_s,
 	};
 	int r;
 
-	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_p(cfg->state_root, 0711, err)) < 0)
+	/* Nothing under the state root is for other users: layers and writable
+	 * layers hold setuid binaries, the database every container's env. */
+	if ((r = crid_mkdir_p(cfg->run_root, 0711, err)) < 0 || (r = crid_mkdir_private(cfg->state_root, err)) < 0)
 		return r;
 	if (asprintf(&upper_dir, "%s/containers", cfg->state_root) < 0)
 		return crid_err_nomem(err, "paths");
@@ -132,6 +153,9 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 		return r;
 	opts.on_call_end = count_call;
 	opts.on_call_end_data = metrics;
+	/* Once the runtime knows what still runs: what a lost database no
+	 * longer names is kept, not collected. */
+	crid_images_collect_startup(images, crid_runtime_adopted(runtime) > 0);
 	r = crid_server_new(&server, &opts, methods, err);
 	if (r < 0)
 		return r;
@@ -142,6 +166,8 @@ static int serve(const struct crid_config *cfg, struct crid_err *err)
 	services.images = images;
 	crid_server_on_shutdown(server, services_shutdown, &services);
 	r = crid_server_run(server, err);
+	/* Pulls still running answer their calls while the server is there. */
+	crid_images_stop_pulls(images);
 	/* The server goes first: its workers may still hold calls on the runtime. */
 	crid_server_free(take_ptr(&server));
 	crid_metrics_http_stop(take_ptr(&metrics_http));
@@ -181,6 +207,7 @@ int main(int argc, char **argv)
 	if (r == CRID_CONFIG_EXIT)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
+	raise_fd_limit();
 	if (crid_registry_global_init(&err) < 0) {
 		log_error("crid failed", "error", err.msg);
 		return 1;

@@ -45,6 +45,76 @@ int crid_open_dir_at(int dirfd, const char *name, mode_t mode, struct crid_err *
 	return fd;
 }
 
+/* Clears the group and other bits of what fd is open on. */
+static int make_private(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 07700) < 0)
+		return -errno;
+	return 0;
+}
+
+int crid_open_private_dir_at(int dirfd, const char *name, struct crid_err *err)
+{
+	int fd = crid_open_dir_at(dirfd, name, 0700, err);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = make_private(fd);
+	if (r < 0) {
+		close(fd);
+		return crid_err_set(err, CRID_INTERNAL, -r, "make directory %s private", name);
+	}
+	return fd;
+}
+
+int crid_mkdir_private(const char *path, struct crid_err *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = crid_mkdir_p(path, 0700, err);
+
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", path);
+	r = make_private(fd);
+	if (r < 0)
+		return crid_err_set(err, CRID_INTERNAL, -r, "make directory %s private", path);
+	return 0;
+}
+
+int crid_make_private_at(int dirfd, const char *name, struct crid_err *err)
+{
+	/* O_PATH does not allow fchmod: a regular open without following. */
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : crid_err_set(err, CRID_INTERNAL, errno, "open %s", name);
+	r = make_private(fd);
+	if (r < 0)
+		return crid_err_set(err, CRID_INTERNAL, -r, "make %s private", name);
+	return 0;
+}
+
+bool crid_path_has_dotdot(const char *path)
+{
+	for (const char *c = path; *c;) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return true;
+		c += n;
+		c += strspn(c, "/");
+	}
+	return false;
+}
+
 int crid_random_hex(char *out, size_t n, struct crid_err *err)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -85,8 +155,23 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+static int write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+		      struct crid_err *err);
+
 int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		       struct crid_err *err)
+{
+	return write_file(dirfd, name, data, len, mode, true, err);
+}
+
+int crid_replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			 struct crid_err *err)
+{
+	return write_file(dirfd, name, data, len, mode, false, err);
+}
+
+static int write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync,
+		      struct crid_err *err)
 {
 	char tmp[64], rnd[17];
 	_cleanup_close_ int fd = -1;
@@ -100,7 +185,7 @@ int crid_write_file_at(int dirfd, const char *name, const void *data, size_t len
 	if (fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "create %s", name);
 	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && sync && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;

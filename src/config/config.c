@@ -45,6 +45,21 @@ static const struct crid_setting settings[] = {
 	{ "grpc_max_send_bytes", "--grpc-max-send-bytes", "N", "16777216",
 	  "largest gRPC response sent, in bytes", CRID_SETTING_SIZE,
 	  offsetof(struct crid_config, grpc_max_send_bytes), 1024, 1ULL << 30 },
+	{ "grpc_max_pending_bytes", "--grpc-max-pending-bytes", "N", "33554432",
+	  "bytes all unfinished requests may buffer together (at least one largest request)", CRID_SETTING_SIZE,
+	  offsetof(struct crid_config, grpc_max_pending_bytes), 65536, 1ULL << 34 },
+	{ "grpc_request_timeout_s", "--grpc-request-timeout", "SECONDS", "30",
+	  "refuse a request whose message has not ended this long after it began", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, grpc_request_timeout_s), 1, 3600 },
+	{ "grpc_max_connections", "--grpc-max-connections", "N", "4096",
+	  "client connections at once; a new one then replaces the longest idle", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, grpc_max_connections), 1, 1 << 20 },
+	{ "grpc_preface_timeout_s", "--grpc-preface-timeout", "SECONDS", "10",
+	  "close a connection that has not begun HTTP/2 this long after connecting", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, grpc_preface_timeout_s), 1, 3600 },
+	{ "grpc_idle_timeout_s", "--grpc-idle-timeout", "SECONDS", "600",
+	  "close a connection without calls after this long", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, grpc_idle_timeout_s), 1, 86400 },
 	{ "worker_threads", "--worker-threads", "N", "32", "most requests handled at once",
 	  CRID_SETTING_UNSIGNED, offsetof(struct crid_config, worker_threads), 1, 1024 },
 	{ "shutdown_grace_s", "--shutdown-grace", "SECONDS", "30",
@@ -53,6 +68,9 @@ static const struct crid_setting settings[] = {
 	{ "seccomp_default", "--seccomp-default", "BOOL", "false",
 	  "run containers that name no seccomp profile under RuntimeDefault (the kubelet's seccompDefault)",
 	  CRID_SETTING_BOOL, offsetof(struct crid_config, seccomp_default), 0, 0 },
+	{ "max_concurrent_pulls", "--max-concurrent-pulls", "N", "8",
+	  "images pulled at once; more wait in a queue", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, max_concurrent_pulls), 1, 256 },
 	{ "max_concurrent_downloads", "--max-concurrent-downloads", "N", "4",
 	  "layers of one image downloaded at once", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, max_concurrent_downloads), 1, 64 },
@@ -91,6 +109,15 @@ static const struct crid_setting settings[] = {
 	{ "stream_max_sessions", "--stream-max-sessions", "N", "128",
 	  "streaming connections (exec, attach, port-forward) served at once", CRID_SETTING_UNSIGNED,
 	  offsetof(struct crid_config, stream_max_sessions), 1, 4096 },
+	{ "pull_min_bytes_per_s", "--pull-min-rate", "BYTES", "1024",
+	  "abort a registry transfer slower than this over pull_rate_window_s", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, pull_min_bytes_per_s), 0, UINT32_MAX },
+	{ "pull_rate_window_s", "--pull-rate-window", "SECONDS", "60",
+	  "the window of the minimum transfer rate; 0 turns the check off", CRID_SETTING_UNSIGNED,
+	  offsetof(struct crid_config, pull_rate_window_s), 0, 3600 },
+	{ "state_free_reserve_bytes", "--state-free-reserve", "BYTES", "536870912",
+	  "stop a pull before the state file system has less free space than this", CRID_SETTING_SIZE,
+	  offsetof(struct crid_config, state_free_reserve_bytes), 0, 1ULL << 50 },
 };
 
 static const struct crid_default_runtime default_runtimes[] = {
@@ -701,24 +728,30 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 	_cleanup_(json_decrefp) json_t *o = NULL; /* json_decrefp: jansson's */
 	json_t *runtimes, *bin_dirs;
 
-	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, "
-		      "s:I, s:I, s:I, s:s}",
-		      "config_file", cfg->config_file, "config_dir", cfg->config_dir, "socket",
-		      cfg->socket_path, "run_root", cfg->run_root, "state_root", cfg->state_root,
-		      "log_level", crid_log_level_name(cfg->log_level), "log_format",
-		      crid_log_format_name(cfg->log_format), "cgroup_driver",
-		      crid_cgroup_driver_name(cfg->cgroup_driver), "default_runtime",
-		      cfg->default_runtime, "grpc_max_recv_bytes", (json_int_t)cfg->grpc_max_recv_bytes,
-		      "grpc_max_send_bytes", (json_int_t)cfg->grpc_max_send_bytes, "worker_threads",
-		      (json_int_t)cfg->worker_threads, "shutdown_grace_s",
-		      (json_int_t)cfg->shutdown_grace_s, "max_concurrent_downloads",
-		      (json_int_t)cfg->max_concurrent_downloads, "pull_progress_timeout_s",
-		      (json_int_t)cfg->pull_progress_timeout_s, "cni_conf_dir", cfg->cni_conf_dir,
-		      "cni_plugin_timeout_s", (json_int_t)cfg->cni_plugin_timeout_s, "event_queue_length",
-		      (json_int_t)cfg->event_queue_length, "layer_usage_period_s", (json_int_t)cfg->layer_usage_period_s,
-		      "layer_usage_files_per_s", (json_int_t)cfg->layer_usage_files_per_s, "metrics_address",
-		      cfg->metrics_address ? cfg->metrics_address : "");
+	o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:s?}", "config_file", cfg->config_file,
+		      "config_dir", cfg->config_dir, "socket", cfg->socket_path, "run_root", cfg->run_root,
+		      "state_root", cfg->state_root, "log_level", crid_log_level_name(cfg->log_level),
+		      "log_format", crid_log_format_name(cfg->log_format), "cgroup_driver",
+		      crid_cgroup_driver_name(cfg->cgroup_driver), "default_runtime", cfg->default_runtime);
 	if (!o)
+		return NULL;
+	/* Every number of the settings table, under its key. */
+	for (size_t i = 0; i < CRID_ARRAY_SIZE(settings); i++) {
+		const void *field = (const char *)cfg + settings[i].offset;
+		json_int_t v;
+
+		if (settings[i].kind == CRID_SETTING_SIZE)
+			v = (json_int_t) * (const size_t *)field;
+		else if (settings[i].kind == CRID_SETTING_UNSIGNED)
+			v = (json_int_t) * (const unsigned *)field;
+		else
+			continue;
+		if (json_object_set_new(o, settings[i].key, json_integer(v)) < 0)
+			return NULL;
+	}
+	if (json_object_set_new(o, "cni_conf_dir", json_string(cfg->cni_conf_dir)) < 0 ||
+	    json_object_set_new(o, "metrics_address",
+				json_string(cfg->metrics_address ? cfg->metrics_address : "")) < 0)
 		return NULL;
 	bin_dirs = json_array();
 	if (json_object_set_new(o, "cni_bin_dirs", bin_dirs) < 0)

@@ -68,13 +68,22 @@ struct crid_config {
 
 	size_t grpc_max_recv_bytes; /* largest request message accepted */
 	size_t grpc_max_send_bytes; /* largest response message sent */
+	size_t grpc_max_pending_bytes; /* all unfinished requests' buffers together */
+	unsigned grpc_request_timeout_s; /* a request must end this soon after it began */
+	unsigned grpc_max_connections;   /* then the longest-idle connection makes room */
+	unsigned grpc_preface_timeout_s; /* a connection must speak HTTP/2 this soon */
+	unsigned grpc_idle_timeout_s;    /* a connection without calls is closed after this */
 	unsigned worker_threads;    /* most handler threads at once */
 	unsigned shutdown_grace_s;  /* how long SIGTERM waits for in-flight calls */
 
 	bool seccomp_default; /* RuntimeDefault for containers that name no seccomp profile */
 
+	unsigned max_concurrent_pulls;     /* images pulled at once; others wait their turn */
 	unsigned max_concurrent_downloads; /* layers of one image downloaded at once */
 	unsigned pull_progress_timeout_s;  /* a transfer stalled this long is aborted */
+	unsigned pull_min_bytes_per_s;     /* a transfer slower than this ... */
+	unsigned pull_rate_window_s;       /* ... over this window is aborted (0: never) */
+	size_t state_free_reserve_bytes;   /* a pull stops before the state file system has less free */
 	char **pinned_images; /* references as written, no duplicates */
 	size_t n_pinned_images;
 	struct crid_registry_config *registries; /* hosts unique, ignoring case */

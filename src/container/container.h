@@ -87,6 +87,13 @@ int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);
 int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err);
 void crid_exit_watch_stop(struct crid_runtime *rt);
 
+/* overlayfs' limit on the layers of one mount. */
+#define CRID_MAX_LAYERS 500
+
+/* The OCI runtime's error when c's process never ran (its init's exec
+ * failed and said so as the log's only record), malloc'd; else NULL. */
+char *crid_container_start_failure(const struct crid_container *c);
+
 /* Reads an exit file, if there is one, into c (lock held); the exit is
  * published as a CONTAINER_STOPPED event. */
 bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_container *c);
@@ -102,9 +109,11 @@ void crid_container_measure_layer(struct crid_runtime *rt, struct crid_container
  * its shim and exit file. A record that cannot be read is logged and left. */
 void crid_container_recover(struct crid_runtime *rt, const struct crid_object_record *rec);
 
-/* Start-up, after recovery: removes bundles and writable layers no
- * container owns (what an interrupted CreateContainer left). */
-void crid_containers_remove_unknown(struct crid_runtime *rt);
+/* Start-up, after recovery: containers no record names whose writable
+ * layer directory holds a record copy are adopted again (crid.db lost
+ * them); the other bundles and writable layers are removed (what an
+ * interrupted CreateContainer left). */
+void crid_containers_adopt_or_remove_unknown(struct crid_runtime *rt);
 
 /* The image's config as a container needs it (container_bundle.c): its
  * entrypoint, cmd, env, working directory, user and stop signal, borrowed
@@ -131,8 +140,10 @@ int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *
 				const struct crid_container_image *img, const struct crid_spec_host *host,
 				const Runtime__V1__UserNamespace *userns, char *const *sources, struct crid_err *err);
 
-/* The container's mounts (container_mounts.c). userns_fd is the pod's user
- * namespace, -1 for none; root_uid/root_gid its root on the host. */
+/* The container's mounts (container_mounts.c). The root file system at
+ * c->rootfs: the image's layers under a private writable layer in
+ * c->upper. userns_fd is the pod's user namespace, -1 for none;
+ * root_uid/root_gid its root on the host. */
 int crid_container_mount_rootfs(struct crid_container *c, const struct crid_image_use *img, int userns_fd,
 				uid_t root_uid, gid_t root_gid, struct crid_err *err);
 /* Stages every config mount's source under <dir>/mounts; *sources has one

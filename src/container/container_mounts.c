@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,16 +82,51 @@ static void unmap_layers(int dirfd, char **mapped, size_t n)
 	free(mapped);
 }
 
-/* overlay at target: layers (bottom first), and upper and work when
- * given (without, the overlay is read-only). */
-static int mount_overlay(const char *target, char *const *layers, size_t n, const char *upper, const char *work,
-			 const char *what, struct crid_err *err)
+/* The layers of an overlay are named in its options, which the kernel
+ * reads as one page; 64-hex layer paths fill it after a few dozen layers.
+ * So the layers are given by short names relative to a directory, and the
+ * mount is made from a thread whose working directory that is: up to
+ * overlayfs' own limit of CRID_MAX_LAYERS fit. */
+struct overlay_job {
+	int cwd_fd;
+	const char *target;
+	const char *options;
+	unsigned long flags;
+	int error; /* errno of the mount, 0 on success */
+};
+
+/* The working directory is per process: this thread gets its own first,
+ * so no other thread's relative paths change meaning. */
+static void *overlay_from(void *arg)
+{
+	struct overlay_job *job = arg;
+
+	if (unshare(CLONE_FS) < 0 || fchdir(job->cwd_fd) < 0)
+		job->error = errno;
+	else if (mount("overlay", job->target, "overlay", job->flags, job->options) < 0)
+		job->error = errno;
+	return NULL;
+}
+
+/* overlay at target: layers (bottom first; names relative to cwd_fd, or
+ * absolute paths when cwd_fd is -1), and upper and work when given
+ * (without, the overlay is read-only). */
+static int mount_overlay(int cwd_fd, const char *target, char *const *layers, size_t n, const char *upper,
+			 const char *work, const char *what, struct crid_err *err)
 {
 	_cleanup_free_ char *opts = malloc(OVERLAY_OPTIONS_MAX);
+	struct overlay_job job = { .cwd_fd = cwd_fd, .target = target, .flags = MS_NODEV | (upper ? 0 : MS_RDONLY) };
+	pthread_t thread;
 	size_t len = 0;
+	int r;
 
 	if (!opts)
 		return crid_err_nomem(err, "overlay options");
+	if (n == 0)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s has no layers", what);
+	if (n > CRID_MAX_LAYERS)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s has %zu layers; overlayfs stacks at most %d",
+				    what, n, CRID_MAX_LAYERS);
 	len = (size_t)snprintf(opts, OVERLAY_OPTIONS_MAX, "lowerdir=");
 	/* overlayfs lists the top layer first. */
 	for (size_t i = n; i-- > 0 && len < OVERLAY_OPTIONS_MAX;)
@@ -97,10 +134,49 @@ static int mount_overlay(const char *target, char *const *layers, size_t n, cons
 	if (upper && len < OVERLAY_OPTIONS_MAX)
 		len += (size_t)snprintf(opts + len, OVERLAY_OPTIONS_MAX - len, ",upperdir=%s,workdir=%s", upper, work);
 	if (len >= OVERLAY_OPTIONS_MAX)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "%s has too many layers for one overlay mount (%zu)",
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "%s: the overlay options for %zu layers exceed one page (state root path too long?)",
 				    what, n);
-	if (mount("overlay", target, "overlay", MS_NODEV | (upper ? 0 : MS_RDONLY), opts) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "mount %s at %s", what, target);
+	job.options = opts;
+	if (cwd_fd < 0) {
+		if (mount("overlay", target, "overlay", job.flags, opts) < 0)
+			return crid_err_set(err, CRID_INTERNAL, errno, "mount %s at %s", what, target);
+		return 0;
+	}
+	r = pthread_create(&thread, NULL, overlay_from, &job);
+	if (r != 0)
+		return crid_err_set(err, CRID_INTERNAL, r, "mount %s: start a thread", what);
+	pthread_join(thread, NULL);
+	if (job.error)
+		return crid_err_set(err, CRID_INTERNAL, job.error, "mount %s of %zu layers at %s", what, n, target);
+	return 0;
+}
+
+/* <dir>/lower/<i> → the absolute path of layer i; *lower_fd that
+ * directory, *names the links' names. */
+static int link_layers(int dirfd, const char *dir, char *const *layers, size_t n, int *lower_fd, char ***names,
+		       struct crid_err *err)
+{
+	_cleanup_close_ int fd = crid_open_private_dir_at(dirfd, "lower", err);
+	char **v;
+
+	if (fd < 0)
+		return fd;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return crid_err_nomem(err, "layer links");
+	*names = v;
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&v[i], "%zu", i) < 0) {
+			v[i] = NULL;
+			return crid_err_nomem(err, "layer links");
+		}
+		if (unlinkat(fd, v[i], 0) < 0 && errno != ENOENT)
+			return crid_err_set(err, CRID_INTERNAL, errno, "replace %s/lower/%s", dir, v[i]);
+		if (symlinkat(layers[i], fd, v[i]) < 0)
+			return crid_err_set(err, CRID_INTERNAL, errno, "link layer %zu at %s/lower", i, dir);
+	}
+	*lower_fd = take_fd(&fd);
 	return 0;
 }
 
@@ -108,32 +184,50 @@ int crid_container_mount_rootfs(struct crid_container *c, const struct crid_imag
 				uid_t root_uid, gid_t root_gid, struct crid_err *err)
 {
 	_cleanup_free_ char *upper = NULL, *work = NULL;
-	_cleanup_close_ int dirfd = -1;
-	char **mapped = NULL;
+	_cleanup_close_ int dirfd = -1, lower_fd = -1;
+	char **names = NULL;
+	char what[128];
 	int r;
 
-	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0)
+	snprintf(what, sizeof(what), "the root file system of image %s", img->id);
+	if (asprintf(&upper, "%s/upper", c->upper) < 0 || asprintf(&work, "%s/work", c->upper) < 0) {
+		upper = work = NULL;
 		return crid_err_nomem(err, "overlay paths");
-	if ((r = crid_mkdir_p(upper, 0755, err)) < 0 || (r = crid_mkdir_p(work, 0700, err)) < 0 ||
-	    (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
+	}
+	/* The writable layer's own directory is private; upper/ is the
+	 * container's "/", whose mode its users need. */
+	if ((r = crid_mkdir_private(c->upper, err)) < 0 || (r = crid_mkdir_p(upper, 0755, err)) < 0 ||
+	    (r = crid_mkdir_p(work, 0700, err)) < 0 || (r = crid_mkdir_p(c->rootfs, 0755, err)) < 0)
 		return r;
-	if (img->n_layers == 0)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "image %s has no layers", img->id);
-	if (userns_fd < 0)
-		return mount_overlay(c->rootfs, img->layer_dirs, img->n_layers, upper, work, "the root file system",
-				     err);
+	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", c->dir);
+	if (userns_fd < 0) {
+		r = link_layers(dirfd, c->dir, img->layer_dirs, img->n_layers, &lower_fd, &names, err);
+		if (r == 0)
+			r = mount_overlay(lower_fd, c->rootfs, names, img->n_layers, upper, work, what, err);
+		crid_strv_free(names, img->n_layers);
+		return r;
+	}
 	/* The pod's root owns the top directory; what it writes lands in the
 	 * upper directory with the pod's host IDs, what it reads through the
 	 * layers shows the image's owners. */
 	if (chown(upper, root_uid, root_gid) < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "chown %s", upper);
-	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", c->dir);
-	r = map_layers(dirfd, c->dir, "l", img->layer_dirs, img->n_layers, userns_fd, &mapped, err);
-	if (r == 0)
-		r = mount_overlay(c->rootfs, mapped, img->n_layers, upper, work, "the root file system", err);
-	unmap_layers(dirfd, mapped, img->n_layers);
+	r = map_layers(dirfd, c->dir, "l", img->layer_dirs, img->n_layers, userns_fd, &names, err);
+	if (r == 0) {
+		/* The copies are at <dir>/l<k>: short names from there. */
+		char **rel = calloc(img->n_layers + 1, sizeof(*rel));
+
+		if (!rel)
+			r = crid_err_nomem(err, "layer names");
+		for (size_t k = 0; r == 0 && k < img->n_layers; k++)
+			rel[k] = strrchr(names[k], '/') + 1;
+		if (r == 0)
+			r = mount_overlay(dirfd, c->rootfs, rel, img->n_layers, upper, work, what, err);
+		free(rel);
+	}
+	unmap_layers(dirfd, names, img->n_layers);
 	return r;
 }
 
@@ -286,7 +380,7 @@ static int stage_image(struct crid_runtime *rt, struct crid_container *c, const 
 			layers = mapped;
 		}
 		if (r == 0)
-			r = mount_overlay(full, layers, img.n_layers, NULL, NULL, "the image volume", err);
+			r = mount_overlay(-1, full, layers, img.n_layers, NULL, NULL, "the image volume", err);
 		if (userns_fd >= 0)
 			unmap_layers(dirfd, mapped, img.n_layers);
 	}

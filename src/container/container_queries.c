@@ -24,8 +24,9 @@
 #include "runtime/views.h"
 #include "shim/protocol.h"
 
-#define EXEC_OUTPUT_MAX (16 << 20)
 #define STREAM_BATCH 100 /* items per StreamContainers message */
+/* Room in an ExecSync response for what is not output. */
+#define EXEC_RESPONSE_SLACK 4096
 
 /* ---- status and lists ---- */
 
@@ -230,6 +231,7 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 	struct crid_oci_runtime oci;
 	json_t *args;
 	int64_t deadline = 0;
+	size_t room;
 	int r;
 
 	if (!req->container_id || !*req->container_id)
@@ -258,7 +260,11 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 	if (req->timeout > 0)
 		deadline = crid_monotonic_ns() + req->timeout * 1000000000LL;
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
-	r = crid_oci_exec_sync(&oci, c->id, process, deadline, EXEC_OUTPUT_MAX, c->dir, &res, err);
+	/* Output past what one response can carry is dropped, not refused:
+	 * each stream keeps its first half of the response's room. */
+	room = rt->cfg->grpc_max_send_bytes;
+	room = room > 2 * EXEC_RESPONSE_SLACK ? (room - EXEC_RESPONSE_SLACK) / 2 : room / 4;
+	r = crid_oci_exec_sync(&oci, c->id, process, deadline, room, c->dir, &res, err);
 	if (r < 0)
 		return r;
 	if (res.timed_out) {

@@ -197,8 +197,85 @@ static void remove_unknown_dirs(struct crid_runtime *rt, const char *dir, bool r
 	}
 }
 
-void crid_containers_remove_unknown(struct crid_runtime *rt)
+static bool known(struct crid_runtime *rt, const char *id)
 {
+	for (struct crid_container *c = rt->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return true;
+	return false;
+}
+
+/* An adopted container's layers are those its overlay was made of (the
+ * links in its bundle's lower/): they stay while it does. */
+static void adopt_layer_users(struct crid_runtime *rt, const char *id)
+{
+	char lower[PATH_MAX];
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	struct crid_err err;
+
+	snprintf(lower, sizeof(lower), "%s/%s/lower", rt->containers_dir, id);
+	d = opendir(lower);
+	if (!d)
+		return; /* not mounted (a reboot): nothing to keep */
+	while ((de = readdir(d))) {
+		char target[PATH_MAX], *hex;
+		ssize_t len = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		hex = strrchr(target, '/');
+		hex = hex ? hex + 1 : target;
+		if (strlen(hex) != 64)
+			continue;
+		if (n == cap) {
+			char **grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (asprintf(&ids[n], "sha256:%s", hex) < 0)
+			break;
+		n++;
+	}
+	if (n && crid_store_layer_users_add(rt->db, id, ids, n, &err) < 0)
+		log_error("cannot record the layers of an adopted container", "container", id, "error", err.msg);
+	crid_strv_free(ids, n);
+}
+
+/* Writable layer directories no record names but holding a record copy:
+ * containers crid.db lost, running or not. */
+static void adopt_unknown(struct crid_runtime *rt)
+{
+	_cleanup_closedir_ DIR *d = opendir(rt->upper_dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct crid_object_record rec;
+		char path[PATH_MAX];
+
+		if (strlen(de->d_name) != CRID_ID_LEN || known(rt, de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rt->upper_dir, de->d_name);
+		if (crid_object_adopt(rt, "container", path, de->d_name, &rec) < 0)
+			continue;
+		crid_container_recover(rt, &rec);
+		crid_object_record_clear(&rec);
+		if (known(rt, de->d_name))
+			adopt_layer_users(rt, de->d_name);
+	}
+}
+
+void crid_containers_adopt_or_remove_unknown(struct crid_runtime *rt)
+{
+	adopt_unknown(rt);
 	remove_unknown_dirs(rt, rt->containers_dir, true);
 	remove_unknown_dirs(rt, rt->upper_dir, false);
 }

@@ -60,7 +60,7 @@ static int remove_container_files(struct crid_container *c, struct crid_err *err
 
 /* Starts the shim and reads its one line: "ok <shim pid> <pid>". */
 static int start_shim(struct crid_runtime *rt, struct crid_container *c, const char *runtime_root,
-		      struct crid_err *err)
+		      const char *pod_log_dir, struct crid_err *err)
 {
 	int sync[2];
 	char sync_fd[16], line[1024];
@@ -87,6 +87,11 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 	argv[k++] = c->dir;
 	argv[k++] = "--log-path";
 	argv[k++] = *c->log_path ? c->log_path : "/dev/null";
+	if (*c->log_path) {
+		/* Opened beneath the pod's log directory, through no symlink. */
+		argv[k++] = "--log-dir";
+		argv[k++] = pod_log_dir;
+	}
 	argv[k++] = "--sync-fd";
 	argv[k++] = sync_fd;
 	if (c->config->stdin)
@@ -189,7 +194,10 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.metadata.name is empty");
 	if (!c->image || !c->image->image || !*c->image->image)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.image.image is empty");
-	if (c->log_path && strstr(c->log_path, ".."))
+	if (c->log_path && c->log_path[0] == '/')
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.log_path must be relative to the pod's log_directory, not absolute");
+	if (c->log_path && crid_path_has_dotdot(c->log_path))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "config.log_path must not contain \"..\"");
 	/* A group alone would pair with the image's user, which the pod did
 	 * not ask for; the peers refuse it too. */
@@ -197,7 +205,7 @@ static int validate_container_config(const Runtime__V1__ContainerConfig *c, stru
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "config.linux.security_context.run_as_group is set without run_as_user or "
 				    "run_as_username");
-	return 0;
+	return crid_container_metadata_check(c, err);
 }
 
 /* What the kubelet and kubectl show: the kubelet creates containers by
@@ -275,20 +283,20 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_mkdir_p(runtime_root, 0700, err);
 	if (r == 0)
-		r = start_shim(rt, c, runtime_root, err);
+		r = start_shim(rt, c, runtime_root, pod->config->log_directory, err);
 	if (r == 0)
 		r = crid_exit_watch_add(rt, c, err);
 	return r;
 }
 
+/* No log without a pod log directory: a relative path alone would be
+ * relative to wherever crid runs. */
 static char *join_log_path(const char *dir, const char *rel)
 {
 	char *p;
 
-	if (!rel || !*rel)
+	if (!rel || !*rel || !dir || !*dir)
 		return strdup("");
-	if (rel[0] == '/' || !dir || !*dir)
-		return strdup(rel);
 	return asprintf(&p, "%s/%s", dir, rel) < 0 ? NULL : p;
 }
 
@@ -351,6 +359,10 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	c->state = CRID_CTR_CREATED;
 
 	pthread_mutex_lock(&rt->lock);
+	if ((r = crid_containers_admit_locked(rt, crid_container_list_weight(c->config), err)) < 0) {
+		pthread_mutex_unlock(&rt->lock);
+		return r;
+	}
 	for (struct crid_container *q = rt->containers; q; q = q->next) {
 		if (strcmp(q->name_key, c->name_key) == 0) {
 			r = crid_err_set(err, CRID_ALREADY_EXISTS, 0, "container name %s is taken by container %s",
@@ -456,6 +468,7 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		return false;
 	{
 		bool oom = oom_killed(c->cgroups_path);
+		char *start_failure;
 
 		pthread_mutex_lock(&c->state_lock);
 		c->exit_code = (int)json_integer_value(json_object_get(doc, "exit_code"));
@@ -467,6 +480,13 @@ bool crid_container_collect_exit_locked(struct crid_runtime *rt, struct crid_con
 		c->state = CRID_CTR_EXITED;
 		free(c->reason);
 		c->reason = strdup(oom ? "OOMKilled" : c->exit_code == 0 ? "Completed" : "Error");
+		if (!oom && (start_failure = crid_container_start_failure(c))) {
+			/* The process never ran: say why, as the peers do. */
+			free(c->reason);
+			free(c->message);
+			c->reason = strdup("StartError");
+			c->message = start_failure;
+		}
 		/* Recorded before anyone can see it: after a reboot the exit file
 		 * (on the run root) is gone and the record is all there is. */
 		crid_container_persist(rt, c);

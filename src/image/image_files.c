@@ -34,10 +34,10 @@ int crid_image_files_open(struct crid_image_files *f, const char *state_root, st
 	root_fd = open(state_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", state_root);
-	if ((blobs_root = crid_open_dir_at(root_fd, "blobs", 0700, err)) < 0 ||
-	    (f->blobs_fd = crid_open_dir_at(blobs_root, "sha256", 0700, err)) < 0 ||
-	    (f->layers_fd = crid_open_dir_at(root_fd, "layers", 0711, err)) < 0 ||
-	    (f->tmp_fd = crid_open_dir_at(root_fd, "tmp", 0700, err)) < 0) {
+	if ((blobs_root = crid_open_private_dir_at(root_fd, "blobs", err)) < 0 ||
+	    (f->blobs_fd = crid_open_private_dir_at(blobs_root, "sha256", err)) < 0 ||
+	    (f->layers_fd = crid_open_private_dir_at(root_fd, "layers", err)) < 0 ||
+	    (f->tmp_fd = crid_open_private_dir_at(root_fd, "tmp", err)) < 0) {
 		r = crid_err_wrap(err, "image store %s: ", state_root);
 		crid_image_files_close(f);
 		return r;

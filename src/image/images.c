@@ -17,6 +17,7 @@
 #include "image/images_internal.h"
 #include "image/manifest.h"
 #include "image/reference.h"
+#include "image/unpack.h"
 #include "runtime/v1/api.pb-c.h"
 
 static bool listed(char **v, size_t n, const char *s)
@@ -65,15 +66,64 @@ static int remove_unknown(struct crid_images *im,
 	return 0;
 }
 
-/* At start: removes layer directories and blobs no record refers to (a
- * crash between unpacking and recording leaves such). */
-static int collect_garbage(struct crid_images *im, struct crid_err *err)
+/* Layer directories no record names: those a pull had marked pending were
+ * left by an interrupted pull and go; the others are kept, as the database
+ * lost their records (never remove what a running container may use
+ * because the database does not say so). Returns how many were kept. */
+static size_t collect_layers(struct crid_images *im, struct crid_err *err)
 {
-	int r = remove_unknown(im, crid_store_layer_ids, crid_image_files_list_layers, remove_layer, err);
+	char **known = NULL, **pending = NULL, **present = NULL;
+	size_t n_known = 0, n_pending = 0, n_present = 0, kept = 0;
+	char example[80] = "";
 
-	if (r < 0)
-		return r;
-	return remove_unknown(im, crid_store_blob_refs, crid_image_files_list_blobs, remove_blob, err);
+	if (crid_store_layer_ids(im->db, &known, &n_known, err) < 0 ||
+	    crid_store_layers_pending(im->db, &pending, &n_pending, err) < 0 ||
+	    crid_image_files_list_layers(&im->files, &present, &n_present, err) < 0) {
+		log_error("cannot check the layers at start-up: none removed", "error", err->msg);
+		crid_strv_free(known, n_known);
+		crid_strv_free(pending, n_pending);
+		return 0;
+	}
+	for (size_t i = 0; i < n_present; i++) {
+		if (listed(known, n_known, present[i]))
+			continue;
+		if (listed(pending, n_pending, present[i])) {
+			log_info("removing a layer an interrupted pull left", "layer", present[i]);
+			remove_layer(im, present[i]);
+		} else if (kept++ == 0) {
+			snprintf(example, sizeof(example), "%s", present[i]);
+		}
+	}
+	/* Pending marks are done with: the layers are recorded or gone. */
+	for (size_t i = 0; i < n_pending; i++)
+		crid_store_layer_pending_drop(im->db, pending[i], err);
+	if (kept) {
+		char count[24];
+
+		snprintf(count, sizeof(count), "%zu", kept);
+		log_error("crid.db records none of these layer directories: the database lost them; they are kept "
+			  "(pulling their images again records them; remove the others by hand once no container "
+			  "uses them)",
+			  "count", count, "example", example, "dir", im->files.layers_path);
+	}
+	crid_strv_free(known, n_known);
+	crid_strv_free(pending, n_pending);
+	crid_strv_free(present, n_present);
+	return kept;
+}
+
+size_t crid_images_collect_startup(struct crid_images *im, bool db_lost)
+{
+	struct crid_err err;
+	size_t kept;
+
+	crid_err_clear(&err);
+	kept = collect_layers(im, &err);
+	/* Blobs are small, and the images a lost database knew may need them. */
+	if (!db_lost && !kept &&
+	    remove_unknown(im, crid_store_blob_refs, crid_image_files_list_blobs, remove_blob, &err) < 0)
+		log_warn("cannot remove unused blobs", "error", err.msg);
+	return kept;
 }
 
 int crid_images_new(struct crid_images **out, const struct crid_config *cfg, struct crid_store *db,
@@ -89,9 +139,20 @@ int crid_images_new(struct crid_images **out, const struct crid_config *cfg, str
 	atomic_init(&im->stop, false);
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->slot_done, NULL);
+	{
+		_cleanup_free_ char *tmp = NULL;
+
+		/* A previous crid's unpackers must not write into tmp/ while it
+		 * is emptied. */
+		if (asprintf(&tmp, "%s/tmp", cfg->state_root) < 0) {
+			crid_images_free(im);
+			return crid_err_nomem(err, "image store paths");
+		}
+		crid_unpack_kill_strays(tmp);
+	}
 	r = crid_image_files_open(&im->files, cfg->state_root, err);
 	if (r == 0)
-		r = collect_garbage(im, err);
+		r = crid_pull_queue_new(&im->pulls, im, cfg->max_concurrent_pulls, err);
 	if (r < 0) {
 		crid_images_free(im);
 		return r;
@@ -105,10 +166,17 @@ void crid_images_shutdown(struct crid_images *im)
 	atomic_store(&im->stop, true);
 }
 
+void crid_images_stop_pulls(struct crid_images *im)
+{
+	atomic_store(&im->stop, true);
+	crid_pull_queue_stop(im->pulls);
+}
+
 void crid_images_free(struct crid_images *im)
 {
 	if (!im)
 		return;
+	crid_pull_queue_free(im->pulls);
 	crid_image_files_close(&im->files);
 	while (im->slots) {
 		struct fetch_slot *s = im->slots;
@@ -399,9 +467,8 @@ static int pull_image(void *data, const ProtobufCMessage *request, struct crid_c
 {
 	struct crid_images *im = data;
 	const Runtime__V1__PullImageRequest *req = (const Runtime__V1__PullImageRequest *)request;
-	Runtime__V1__PullImageResponse resp = RUNTIME__V1__PULL_IMAGE_RESPONSE__INIT;
 	struct crid_registry_auth auth = { 0 };
-	_cleanup_free_ char *decoded = NULL, *id = NULL;
+	_cleanup_free_ char *decoded = NULL;
 	int r;
 
 	if (!req->image || !req->image->image || !*req->image->image)
@@ -430,18 +497,9 @@ static int pull_image(void *data, const ProtobufCMessage *request, struct crid_c
 			auth.password = colon + 1;
 		}
 	}
-	{
-		int64_t start = crid_monotonic_ns();
-		uint64_t fetched = 0;
-
-		r = crid_images_pull(im, req->image->image, &auth, &id, &fetched, err);
-		crid_metrics_pull_done(im->metrics, fetched, crid_monotonic_ns() - start, r == 0);
-	}
-	if (r < 0)
-		return r;
-	log_info("pulled image", "image", req->image->image, "id", id);
-	resp.image_ref = id;
-	return crid_call_send(call, &resp.base, err);
+	/* A pull thread answers: this worker is free for other calls. */
+	r = crid_pull_queue_submit(im->pulls, req->image->image, &auth, call, err);
+	return r < 0 ? r : CRID_CALL_PENDING;
 }
 
 static int image_status(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)

@@ -13,10 +13,16 @@
 
 struct crid_images;
 
-/* Opens the image files under the state root and removes what a crash left
- * (temporary files, layers and blobs no record refers to). */
+/* Opens the image files under the state root and removes temporary files
+ * a crash left. */
 int crid_images_new(struct crid_images **out, const struct crid_config *cfg, struct crid_store *db,
 		    struct crid_err *err);
+
+/* Start-up, after the runtime's recovery: removes the layers an interrupted
+ * pull left and, unless the database lost records, blobs no record refers
+ * to. Layers no record names and no pull left are kept and reported at
+ * error level; returns how many. */
+size_t crid_images_collect_startup(struct crid_images *im, bool db_lost);
 
 int crid_images_register(struct crid_images *im, struct crid_rpc_methods *methods, struct crid_err *err);
 
@@ -53,6 +59,9 @@ void crid_images_release(struct crid_images *im, const char *user);
 
 /* Shutdown began: transfers in progress abort. */
 void crid_images_shutdown(struct crid_images *im);
+
+/* Ends the pulls and answers their calls: before the server is freed. */
+void crid_images_stop_pulls(struct crid_images *im);
 
 void crid_images_free(struct crid_images *im);
 

@@ -8,6 +8,7 @@
 
 #include "image/image_files.h"
 #include "image/images.h"
+#include "image/pull_queue.h"
 #include "image/registry.h"
 #include "stats/layer_usage.h"
 #include "stats/metrics.h"
@@ -34,13 +35,14 @@ struct crid_images {
 
 	struct crid_layer_usage *layers; /* containers' writable layers, for ImageFsInfo */
 	struct crid_metrics *metrics;	 /* pull counts and times; NULL: none */
+	struct crid_pull_queue *pulls;
 };
 
 /* Pulls image (a reference as the kubelet gives it); *image_id is the
  * pulled image's ID (malloc'd), *fetched the blob bytes downloaded (also
- * on failure). */
+ * on failure). Stops with CANCELLED once *cancel is set. */
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, uint64_t *fetched, struct crid_err *err);
+		     const atomic_bool *cancel, char **image_id, uint64_t *fetched, struct crid_err *err);
 
 /* Removes layer directories and blobs that no record refers to, except
  * layers pinned by pulls in progress. Called with im->lock held. */

@@ -135,8 +135,9 @@ static void unpin(struct crid_images *im, char **chain_ids, size_t n, bool commi
 		if (!s)
 			continue;
 		s->pins--;
-		if (!committed && s->pins == 0 && !s->busy && crid_store_layer_known(im->db, chain_ids[i], &err) == 0)
-			crid_image_files_remove_layer(&im->files, chain_ids[i], &err);
+		if (!committed && s->pins == 0 && !s->busy && crid_store_layer_known(im->db, chain_ids[i], &err) == 0 &&
+		    crid_image_files_remove_layer(&im->files, chain_ids[i], &err) == 0)
+			crid_store_layer_pending_drop(im->db, chain_ids[i], &err);
 		slot_put_locked(im, s);
 	}
 	pthread_mutex_unlock(&im->lock);
@@ -186,7 +187,7 @@ static int fetch_layer(struct pull *p, struct layer_job *job, struct crid_err *e
 	r = crid_image_files_tmp_dir(&im->files, &tmp_name, &tmp_path, err);
 	if (r < 0)
 		goto out;
-	r = crid_unpack_start(&u, tmp_path, job->rec.diff_id, err);
+	r = crid_unpack_start_reserved(&u, tmp_path, job->rec.diff_id, im->cfg->state_free_reserve_bytes, err);
 	if (r < 0)
 		goto out;
 	r = crid_registry_get_blob(p->reg, p->repo, job->desc->desc.digest, job->desc->desc.size, sink_to_unpacker, &u,
@@ -424,7 +425,7 @@ static void layer_jobs_free(struct layer_job *jobs, size_t n)
 }
 
 int crid_images_pull(struct crid_images *im, const char *image, const struct crid_registry_auth *auth,
-		     char **image_id, uint64_t *fetched, struct crid_err *err)
+		     const atomic_bool *cancel, char **image_id, uint64_t *fetched, struct crid_err *err)
 {
 	_cleanup_(ref_freep) struct crid_image_ref ref = { 0 };
 	_cleanup_(registry_freep) struct crid_registry *reg = NULL;
@@ -436,7 +437,7 @@ int crid_images_pull(struct crid_images *im, const char *image, const struct cri
 	_cleanup_free_ char *config = NULL;
 	_cleanup_free_ char **chain_ids = NULL;
 	struct crid_platform host;
-	struct crid_registry_options opts = { .cfg = im->cfg, .auth = auth, .stop = &im->stop };
+	struct crid_registry_options opts = { .cfg = im->cfg, .auth = auth, .stop = &im->stop, .cancel = cancel };
 	struct pull p = { .im = im };
 	size_t len = 0, mlen = 0, config_len = 0;
 	int64_t size;
@@ -516,6 +517,11 @@ int crid_images_pull(struct crid_images *im, const char *image, const struct cri
 		goto out;
 	}
 	pinned = true;
+	/* Marked before any appears: start-up tells an interrupted pull's
+	 * layers from those a lost database no longer names. */
+	r = crid_store_layers_pending_add(im->db, chain_ids, m.n_layers, err);
+	if (r < 0)
+		goto out;
 	r = fetch_layers(&p, err);
 	if (r < 0)
 		goto out;

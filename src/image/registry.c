@@ -19,6 +19,7 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/log.h"
+#include "image/challenge.h"
 #include "image/manifest.h"
 
 #define MAX_MANIFEST_BYTES (4 << 20)
@@ -43,7 +44,9 @@ struct crid_registry {
 	size_t n_eps;
 	size_t preferred; /* the endpoint that served the manifest */
 	unsigned progress_timeout_s;
+	unsigned min_rate, rate_window_s; /* bytes/s over the window; window 0: off */
 	const atomic_bool *stop;
+	const atomic_bool *cancel;
 	char *username, *password, *identity_token, *registry_token;
 
 	pthread_mutex_t lock; /* tokens, preferred */
@@ -122,7 +125,10 @@ int crid_registry_new(struct crid_registry **out, const struct crid_registry_opt
 	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&r->share_locks[i], NULL);
 	r->stop = o->stop;
+	r->cancel = o->cancel;
 	r->progress_timeout_s = o->cfg->pull_progress_timeout_s;
+	r->min_rate = o->cfg->pull_min_bytes_per_s;
+	r->rate_window_s = o->cfg->pull_rate_window_s;
 	r->domain = strdup(o->domain);
 	if (!r->domain) {
 		crid_registry_free(r);
@@ -214,6 +220,9 @@ struct xfer {
 	uint64_t progress_seen; /* bytes at the last sign of progress */
 	int64_t progress_at;	/* CLOCK_MONOTONIC seconds of that sign */
 	bool stalled;
+	uint64_t window_bytes; /* bytes when the current rate window began */
+	int64_t window_at;     /* CLOCK_MONOTONIC seconds it began */
+	bool too_slow;
 	int64_t expected_size;
 	int sink_rc;
 	struct crid_err *sink_err;
@@ -331,13 +340,44 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
 /* Called about once a second even when nothing arrives: aborts on shutdown,
  * and when no byte came for the progress timeout. (curl's own low-speed
  * check averages over several seconds, so it fires late.) */
+static bool stopped(const struct crid_registry *r)
+{
+	return (r->stop && atomic_load(r->stop)) || (r->cancel && atomic_load(r->cancel));
+}
+
+/* A registry that trickles a byte now and then never stalls: the rate
+ * over each window must reach the minimum too. */
+static bool too_slow(struct xfer *x, int64_t now, uint64_t bytes)
+{
+	const struct crid_registry *r = x->r;
+
+	if (!r->rate_window_s || !r->min_rate)
+		return false;
+	if (x->window_at == 0) {
+		x->window_at = now;
+		x->window_bytes = bytes;
+		return false;
+	}
+	if (now - x->window_at < (int64_t)r->rate_window_s)
+		return false;
+	if (bytes - x->window_bytes < (uint64_t)r->min_rate * r->rate_window_s)
+		return true;
+	x->window_at = now;
+	x->window_bytes = bytes;
+	return false;
+}
+
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = user;
 	int64_t now = crid_monotonic_ns() / 1000000000LL;
 
-	if (x->r->stop && atomic_load(x->r->stop))
+	if (stopped(x->r))
 		return 1;
+	if (too_slow(x, now, (uint64_t)dlnow)) {
+		x->too_slow = true;
+		return 1;
+	}
 	if ((uint64_t)dlnow != x->progress_seen || x->progress_at == 0) {
 		x->progress_seen = (uint64_t)dlnow;
 		x->progress_at = now;
@@ -388,7 +428,7 @@ static void backoff(struct crid_registry *r, int attempt)
 
 	ms += rand() % 100;
 	for (long waited = 0; waited < ms; waited += 50) {
-		if (r->stop && atomic_load(r->stop))
+		if (stopped(r))
 			return;
 		ts.tv_sec = 0;
 		ts.tv_nsec = 50 * 1000000L;
@@ -422,32 +462,6 @@ static int setup_curl(struct crid_registry *r, const struct endpoint *ep, CURL *
 	return 0;
 }
 
-/* Challenge parameters: Bearer realm="...",service="...",scope="..." */
-static char *challenge_param(const char *challenge, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = challenge;
-
-	while ((p = strcasestr(p, key))) {
-		const char *v = p + klen;
-
-		if ((p == challenge || p[-1] == ' ' || p[-1] == ',') && *v == '=') {
-			const char *end;
-
-			v++;
-			if (*v == '"') {
-				v++;
-				end = strchr(v, '"');
-			} else {
-				end = v + strcspn(v, ", ");
-			}
-			return end ? strndup(v, (size_t)(end - v)) : NULL;
-		}
-		p = v;
-	}
-	return NULL;
-}
-
 static char *url_escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
@@ -458,12 +472,11 @@ static char *url_escape(const char *s)
 }
 
 /* Gets a bearer token from the challenge's realm. */
-static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const char *challenge,
+static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const struct crid_challenge *ch,
 		       const char *repo, char **header, struct crid_err *err)
 {
-	_cleanup_free_ char *realm = challenge_param(challenge, "realm");
-	_cleanup_free_ char *service = challenge_param(challenge, "service");
-	_cleanup_free_ char *scope = challenge_param(challenge, "scope");
+	const char *realm = ch->realm, *service = ch->service;
+	_cleanup_free_ char *scope = ch->scope ? strdup(ch->scope) : NULL;
 	_cleanup_free_ char *url = NULL, *esc_service = NULL, *esc_scope = NULL, *form = NULL;
 	_cleanup_(curl_freep) CURL *c = NULL;
 	struct xfer x = { .r = r, .body_max = 1 << 20 };
@@ -472,6 +485,8 @@ static int fetch_token(struct crid_registry *r, const struct endpoint *ep, const
 	long status = 0;
 	int ret;
 
+	if (ch->scope && !scope)
+		return crid_err_nomem(err, "token scope");
 	if (!realm || strncmp(realm, "http", 4) != 0)
 		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for a token without a usable realm",
 				    r->domain);
@@ -590,22 +605,25 @@ static void cache_auth(struct crid_registry *r, const char *key, char *header)
 static int answer_challenge(struct crid_registry *r, const struct endpoint *ep, const char *challenge,
 			    const char *repo, const char *key, struct crid_err *err)
 {
+	_cleanup_(crid_challenge_free) struct crid_challenge ch = { 0 };
 	char *header = NULL;
 	int ret;
 
 	if (!challenge)
 		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s refused access and said no way to log in",
 				    ep->base);
-	if (strncasecmp(challenge, "Bearer", 6) == 0) {
+	if (crid_challenge_parse(challenge, &ch, err) < 0)
+		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s: %s", ep->base, err->msg);
+	if (ch.scheme == CRID_CHALLENGE_BEARER) {
 		if (r->registry_token) {
 			if (asprintf(&header, "Authorization: Bearer %s", r->registry_token) < 0)
 				return crid_err_nomem(err, "token");
 		} else {
-			ret = fetch_token(r, ep, challenge, repo, &header, err);
+			ret = fetch_token(r, ep, &ch, repo, &header, err);
 			if (ret < 0)
 				return ret;
 		}
-	} else if (strncasecmp(challenge, "Basic", 5) == 0) {
+	} else if (ch.scheme == CRID_CHALLENGE_BASIC) {
 		_cleanup_free_ char *pair = NULL;
 		char *encoded;
 		size_t len;
@@ -627,8 +645,8 @@ static int answer_challenge(struct crid_registry *r, const struct endpoint *ep, 
 		if (ret < 0)
 			return crid_err_nomem(err, "credentials");
 	} else {
-		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for an unsupported login: %.40s",
-				    ep->base, challenge);
+		return crid_err_set(err, CRID_UNAUTHENTICATED, 0, "registry %s asks for an unsupported login: %s",
+				    ep->base, ch.scheme_name);
 	}
 	cache_auth(r, key, header);
 	return 0;
@@ -657,9 +675,10 @@ static int request(struct crid_registry *r, const struct endpoint *ep, const cha
 		if (!c)
 			return crid_err_nomem(err, "HTTP request");
 		x->curl = c;
-		x->stalled = false;
+		x->stalled = x->too_slow = false;
 		x->progress_seen = 0;
 		x->progress_at = 0;
+		x->window_at = 0;
 		xfer_reset_answer(x);
 		setup_curl(r, ep, c, x);
 		curl_easy_setopt(c, CURLOPT_URL, url);
@@ -684,9 +703,16 @@ static int request(struct crid_registry *r, const struct endpoint *ep, const cha
 			return x->sink_rc; /* the sink's own error, already in err */
 		if (rc == CURLE_ABORTED_BY_CALLBACK && r->stop && atomic_load(r->stop))
 			return crid_err_set(err, CRID_CANCELLED, ECANCELED, "crid is shutting down");
+		if (rc == CURLE_ABORTED_BY_CALLBACK && r->cancel && atomic_load(r->cancel))
+			return crid_err_set(err, CRID_CANCELLED, ECANCELED,
+					    "every client waiting for the pull has gone");
 		if (rc == CURLE_ABORTED_BY_CALLBACK && x->stalled)
 			return crid_err_set(err, CRID_UNAVAILABLE, ETIMEDOUT, "registry %s: no progress for %u s",
 					    ep->base, r->progress_timeout_s);
+		if (rc == CURLE_ABORTED_BY_CALLBACK && x->too_slow)
+			return crid_err_set(err, CRID_UNAVAILABLE, ETIMEDOUT,
+					    "registry %s: slower than %u bytes/s over %u s (pull_min_bytes_per_s)",
+					    ep->base, r->min_rate, r->rate_window_s);
 		if (rc == CURLE_WRITE_ERROR && !x->sink)
 			return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0, "%s: answer larger than %zu bytes", url,
 					    x->body_max);

@@ -26,7 +26,8 @@ struct crid_registry_options {
 	const struct crid_config *cfg;
 	const char *domain; /* as in the image name: "docker.io", "localhost:5000" */
 	const struct crid_registry_auth *auth;
-	const atomic_bool *stop; /* set on shutdown: transfers abort */
+	const atomic_bool *stop;   /* set on shutdown: transfers abort */
+	const atomic_bool *cancel; /* set when nobody waits for the pull any more; may be NULL */
 };
 
 struct crid_registry;

@@ -8,6 +8,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,10 +17,13 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +37,19 @@
 enum {
 	UNPACK_EXIT_OK = 0,
 	UNPACK_EXIT_BAD_LAYER = 1, /* refused or malformed: INVALID_ARGUMENT */
-	UNPACK_EXIT_SYSTEM = 2,    /* the host failed (disk full, ...): INTERNAL */
+	UNPACK_EXIT_SYSTEM = 2,    /* the host failed: INTERNAL */
+	UNPACK_EXIT_NO_SPACE = 3,  /* the free reserve, or the disk, is used up: RESOURCE_EXHAUSTED */
 };
+
+/* How often the child looks at the free space: every this many bytes
+ * written, and every this many entries. */
+#define RESERVE_CHECK_BYTES (1 << 20)
+#define RESERVE_CHECK_ENTRIES 256
+/* Inodes a layer must leave free, when there is a reserve at all. */
+#define RESERVE_INODES 4096
+/* What a tar may be followed by in its compressed stream (padding to a
+ * record): not gigabytes of a bomb to decompress and hash. */
+#define TRAILER_MAX (1 << 20)
 
 /* How much of the child's stderr is kept for the error message. */
 #define UNPACK_STDERR_MAX 4096
@@ -80,15 +95,19 @@ static int make_pipe(int *rd, int *wr)
  * SIGPIPE, and both would be inherited), stdin the stream, stdout
  * /dev/null, stderr the error pipe, and nothing else: every other fd of
  * the daemon is O_CLOEXEC. Returns an errno value, 0 on success. */
-static int spawn_child(pid_t *pid, const char *dir, const char *diff_id, int stream_rd, int err_wr)
+static int spawn_child(pid_t *pid, const char *dir, const char *diff_id, uint64_t free_reserve, int stream_rd,
+		       int err_wr)
 {
 	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	char *const argv[] = { "crid", CRID_UNPACK_ARG, (char *)dir, (char *)diff_id, NULL };
+	char parent[24], reserve[24];
+	char *const argv[] = { "crid", CRID_UNPACK_ARG, (char *)dir, (char *)diff_id, parent, reserve, NULL };
 	struct crid_spawn sp;
 	int r = crid_spawn_init(&sp, 0);
 
 	if (r != 0)
 		return r;
+	snprintf(parent, sizeof(parent), "%d", (int)getpid());
+	snprintf(reserve, sizeof(reserve), "%llu", (unsigned long long)free_reserve);
 	if ((r = posix_spawn_file_actions_adddup2(&sp.actions, stream_rd, STDIN_FILENO)) == 0 &&
 	    (r = posix_spawn_file_actions_adddup2(&sp.actions, err_wr, STDERR_FILENO)) == 0 &&
 	    (r = posix_spawn_file_actions_addopen(&sp.actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)) == 0)
@@ -98,6 +117,12 @@ static int spawn_child(pid_t *pid, const char *dir, const char *diff_id, int str
 }
 
 int crid_unpack_start(struct crid_unpack *u, const char *dir, const char *diff_id, struct crid_err *err)
+{
+	return crid_unpack_start_reserved(u, dir, diff_id, 0, err);
+}
+
+int crid_unpack_start_reserved(struct crid_unpack *u, const char *dir, const char *diff_id, uint64_t free_reserve,
+			       struct crid_err *err)
 {
 	_cleanup_close_ int stream_rd = -1, stream_wr = -1, err_rd = -1, err_wr = -1;
 	pid_t pid;
@@ -109,7 +134,7 @@ int crid_unpack_start(struct crid_unpack *u, const char *dir, const char *diff_i
 		return crid_err_set(err, CRID_INTERNAL, -r, "unpack layer into %s: create pipe", dir);
 	if (!diff_id || !crid_digest_valid(diff_id))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "unpack layer into %s: bad diff_id", dir);
-	r = spawn_child(&pid, dir, diff_id, stream_rd, err_wr);
+	r = spawn_child(&pid, dir, diff_id, free_reserve, stream_rd, err_wr);
 	if (r != 0)
 		return crid_err_set(err, CRID_INTERNAL, r, "unpack layer into %s: start the unpacker", dir);
 	u->pid = pid;
@@ -204,6 +229,9 @@ static int reap(struct crid_unpack *u, bool stream_complete, struct crid_err *er
 	if (WEXITSTATUS(status) == UNPACK_EXIT_BAD_LAYER)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "unpack layer: %s",
 				    reason[0] ? reason : "the layer was refused");
+	if (WEXITSTATUS(status) == UNPACK_EXIT_NO_SPACE)
+		return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0, "unpack layer: %s",
+				    reason[0] ? reason : "out of space");
 	crid_err_set(err, CRID_INTERNAL, 0, "unpack layer: %s",
 		     reason[0] ? reason : "the unpacker failed without saying why");
 	return -EIO;
@@ -251,6 +279,58 @@ void crid_unpack_abort(struct crid_unpack *u)
 	u->pid = -1;
 }
 
+/* Whether /proc/<pid>/cmdline is an unpacker of a layer in tmp_dir. */
+static bool is_stray(const char *pid, const char *tmp_dir)
+{
+	char path[64], buf[4096];
+	size_t len = strlen(tmp_dir);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* argv[0] \0 CRID_UNPACK_ARG \0 <tmp_dir>/<name> \0 ... */
+	{
+		const char *arg1 = buf + strlen(buf) + 1;
+		const char *arg2;
+
+		if (arg1 >= buf + n || strcmp(arg1, CRID_UNPACK_ARG) != 0)
+			return false;
+		arg2 = arg1 + strlen(arg1) + 1;
+		return arg2 < buf + n && strncmp(arg2, tmp_dir, len) == 0 && arg2[len] == '/';
+	}
+}
+
+void crid_unpack_kill_strays(const char *tmp_dir)
+{
+	for (int round = 0; round < 100; round++) {
+		_cleanup_closedir_ DIR *d = opendir("/proc");
+		struct dirent *de;
+		bool found = false;
+
+		if (!d)
+			return;
+		while ((de = readdir(d))) {
+			long pid = strtol(de->d_name, NULL, 10);
+
+			if (pid <= 1 || pid == getpid() || !is_stray(de->d_name, tmp_dir))
+				continue;
+			found = true;
+			kill((pid_t)pid, SIGKILL);
+		}
+		if (!found)
+			return;
+		usleep(50000); /* until they are gone (zombies of init's do not read as strays) */
+	}
+}
+
 /* ---- child side ---- */
 
 /* s as it may appear between double quotes in a message: printable ASCII as
@@ -290,6 +370,9 @@ struct dir_time {
 };
 
 struct unpacker {
+	uint64_t free_reserve;	/* bytes to leave free on the file system; 0: none */
+	uint64_t written;	/* since the last look at the free space */
+	unsigned entries;	/* likewise */
 	struct archive *stream; /* stdin, decompressed: one raw entry */
 	struct archive *tar;    /* the entries, read from stream */
 	struct archive *disk;
@@ -332,7 +415,35 @@ static bool is_system_errno(int e)
 
 static int archive_status(struct archive *a)
 {
+	if (archive_errno(a) == ENOSPC || archive_errno(a) == EDQUOT)
+		return CRID_RESOURCE_EXHAUSTED;
 	return is_system_errno(archive_errno(a)) ? CRID_INTERNAL : CRID_INVALID_ARGUMENT;
+}
+
+/* The layer may not eat into the state file system's reserve (a
+ * decompression bomb would fill it). */
+static int check_reserve(struct unpacker *up, struct crid_err *err)
+{
+	struct statvfs st;
+	uint64_t free_bytes;
+
+	up->written = 0;
+	up->entries = 0;
+	if (!up->free_reserve)
+		return 0;
+	if (statvfs("/", &st) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "check the free space");
+	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	if (free_bytes < up->free_reserve)
+		return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0,
+				    "stopped with %llu bytes free on the state file system, less than its reserve of "
+				    "%llu bytes (state_free_reserve_bytes)",
+				    (unsigned long long)free_bytes, (unsigned long long)up->free_reserve);
+	if (st.f_files > 0 && st.f_favail < RESERVE_INODES)
+		return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0,
+				    "stopped with %llu inodes free on the state file system, less than %d",
+				    (unsigned long long)st.f_favail, RESERVE_INODES);
+	return 0;
 }
 
 static const char *archive_reason(struct archive *a)
@@ -577,6 +688,8 @@ static int extract_entry(struct unpacker *up, struct archive_entry *entry, const
 			return crid_err_wrap(err, "entry \"%s\": ", quote(q, sizeof(q), path));
 		return 0; /* its data, if any, is skipped by the next header read */
 	}
+	if (++up->entries >= RESERVE_CHECK_ENTRIES && (r = check_reserve(up, err)) < 0)
+		return r;
 	if (archive_write_header(up->disk, entry) != ARCHIVE_OK)
 		return disk_error(up, path, err);
 	for (;;) {
@@ -591,6 +704,9 @@ static int extract_entry(struct unpacker *up, struct archive_entry *entry, const
 			return read_error(up->tar, up->last, err);
 		if (archive_write_data_block(up->disk, buf, size, offset) != ARCHIVE_OK)
 			return disk_error(up, path, err);
+		up->written += size;
+		if (up->written >= RESERVE_CHECK_BYTES && (r = check_reserve(up, err)) < 0)
+			return r;
 	}
 	if (archive_write_finish_entry(up->disk) != ARCHIVE_OK)
 		return disk_error(up, path, err);
@@ -605,6 +721,7 @@ static int extract_entry(struct unpacker *up, struct archive_entry *entry, const
 static int finish_stream(struct unpacker *up, struct crid_err *err)
 {
 	char buf[64 * 1024];
+	uint64_t trailer = 0;
 
 	for (;;) {
 		const void *data;
@@ -616,6 +733,11 @@ static int finish_stream(struct unpacker *up, struct crid_err *err)
 			break;
 		if (r != ARCHIVE_OK)
 			return read_error(up->stream, up->last, err);
+		trailer += size;
+		if (trailer > TRAILER_MAX)
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "read layer: more than %d bytes follow the end of the archive",
+					    TRAILER_MAX);
 		crid_sha256_update(up->content, data, size);
 	}
 	for (;;) {
@@ -670,13 +792,15 @@ static int open_archives(struct unpacker *up, struct crid_err *err)
 	return 0;
 }
 
-static int unpack(struct crid_sha256 *content, const char *diff_id, struct crid_err *err)
+static int unpack(struct crid_sha256 *content, const char *diff_id, uint64_t free_reserve, struct crid_err *err)
 {
-	_cleanup_(unpacker_free) struct unpacker up = { .content = content };
+	_cleanup_(unpacker_free) struct unpacker up = { .content = content, .free_reserve = free_reserve };
 	char got[CRID_DIGEST_LEN + 1];
 	int r;
 
 	r = open_archives(&up, err);
+	if (r == 0)
+		r = check_reserve(&up, err);
 	if (r < 0)
 		return r;
 	for (;;) {
@@ -738,19 +862,30 @@ static __attribute__((noreturn)) void child_exit(const struct crid_err *err)
 	if (err->status == CRID_OK)
 		_exit(UNPACK_EXIT_OK);
 	report(err);
-	_exit(err->status == CRID_INVALID_ARGUMENT ? UNPACK_EXIT_BAD_LAYER : UNPACK_EXIT_SYSTEM);
+	if (err->status == CRID_INVALID_ARGUMENT)
+		_exit(UNPACK_EXIT_BAD_LAYER);
+	_exit(err->status == CRID_RESOURCE_EXHAUSTED ? UNPACK_EXIT_NO_SPACE : UNPACK_EXIT_SYSTEM);
 }
 
 int crid_unpack_main(int argc, char **argv)
 {
 	struct crid_sha256 *content = NULL;
+	uint64_t free_reserve;
 	struct crid_err err;
 
 	crid_err_clear(&err);
-	if (argc != 4 || !crid_digest_valid(argv[3])) {
-		crid_err_set(&err, CRID_INTERNAL, 0, "usage: crid %s DIR DIFF_ID", CRID_UNPACK_ARG);
+	if (argc != 6 || !crid_digest_valid(argv[3])) {
+		crid_err_set(&err, CRID_INTERNAL, 0, "usage: crid %s DIR DIFF_ID PARENT_PID FREE_RESERVE",
+			     CRID_UNPACK_ARG);
 		child_exit(&err);
 	}
+	/* Dies with crid: a restarted crid empties tmp/, and must not find
+	 * an unpacker still writing there. The parent may have gone already. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != (pid_t)strtol(argv[4], NULL, 10)) {
+		crid_err_set(&err, CRID_INTERNAL, 0, "crid is gone");
+		child_exit(&err);
+	}
+	free_reserve = strtoull(argv[5], NULL, 10);
 	/* Before the chroot: the digest may load what it needs from the host. */
 	if (crid_sha256_new(&content, &err) < 0)
 		child_exit(&err);
@@ -767,6 +902,6 @@ int crid_unpack_main(int argc, char **argv)
 	else if (chdir("/") < 0)
 		crid_err_set(&err, CRID_INTERNAL, errno, "confine to %s: chdir", argv[2]);
 	else
-		unpack(content, argv[3], &err);
+		unpack(content, argv[3], free_reserve, &err);
 	child_exit(&err);
 }

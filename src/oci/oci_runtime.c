@@ -27,7 +27,7 @@
 #define MAX_RUNTIME_STDERR 8192
 /* After the runtime exits, output still in flight is read for this long: a
  * background process the command left may hold the pipes open for ever. */
-#define DRAIN_AFTER_EXIT_NS (200LL * 1000000)
+#define DRAIN_AFTER_EXIT_NS (50LL * 1000000)
 /* A timed-out exec's processes must be gone before ExecSync answers. */
 #define KILL_WAIT_MS 2000
 

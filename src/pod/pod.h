@@ -57,8 +57,9 @@ int crid_pod_cgroup_apply(const char *parent, const Runtime__V1__LinuxContainerR
  * the machine still has. A record that cannot be read is logged and left. */
 void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *rec);
 
-/* Start-up, after recovery: removes pod directories no pod owns (what an
- * interrupted RunPodSandbox left). */
-void crid_pods_remove_unknown(struct crid_runtime *rt);
+/* Start-up, after recovery: pod directories no record names are adopted
+ * again when they hold a record copy (crid.db lost them), else removed
+ * (what an interrupted RunPodSandbox left). */
+void crid_pods_adopt_or_remove_unknown(struct crid_runtime *rt);
 
 #endif

@@ -21,7 +21,7 @@
 #define CRID_POD_INIT_ARG "--internal-pod-init"
 
 struct crid_pod_ns_options {
-	const char *dir;      /* <run_root>/pods/<id>: exists, empty, 0711 */
+	const char *dir;      /* <run_root>/pods/<id>: exists, empty, 0700 */
 	const char *hostname; /* may be empty: then the pod ID's first 12 characters? caller decides */
 	bool host_network, host_ipc, host_uts;
 	bool shared_pid;      /* start the pod init in a new PID namespace */

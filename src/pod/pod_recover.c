@@ -68,6 +68,8 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	if (!p->handler_name || asprintf(&p->name_key, "%s_%s_%s_%u", m->name, m->namespace_, m->uid, m->attempt) < 0 ||
 	    asprintf(&p->dir, "%s/%s", rt->pods_dir, p->id) < 0)
 		goto fail;
+	if (stat(p->dir, &sb) == 0 && (sb.st_mode & 077))
+		chmod(p->dir, 0700); /* an older crid's: its /dev/shm was open to all */
 	if (stat(p->dir, &sb) < 0) {
 		atomic_store(&p->ready, false); /* the run directory is gone: a reboot */
 	} else if (crid_pod_ns_load(p->dir, (pid_t)json_integer_value(json_object_get(st, "init_pid")), &p->ns,
@@ -98,7 +100,7 @@ fail:
 	log_error("cannot recover a pod sandbox record", "pod", rec->id);
 }
 
-void crid_pods_remove_unknown(struct crid_runtime *rt)
+void crid_pods_adopt_or_remove_unknown(struct crid_runtime *rt)
 {
 	_cleanup_closedir_ DIR *d = opendir(rt->pods_dir);
 	struct dirent *de;
@@ -117,6 +119,16 @@ void crid_pods_remove_unknown(struct crid_runtime *rt)
 		if (known)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", rt->pods_dir, de->d_name);
+		/* Recorded once (its directory holds a copy): crid.db lost it. */
+		{
+			struct crid_object_record rec;
+
+			if (crid_object_adopt(rt, "pod", path, de->d_name, &rec) == 0) {
+				crid_pod_recover(rt, &rec);
+				crid_object_record_clear(&rec);
+				continue;
+			}
+		}
 		log_info("removing what an interrupted create left", "path", path);
 		crid_pod_ns_remove(path, &err);
 	}

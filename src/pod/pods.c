@@ -49,7 +49,7 @@ static int validate_pod_config(const Runtime__V1__PodSandboxConfig *c, struct cr
 	if (c->log_directory && *c->log_directory && (c->log_directory[0] != '/' || strstr(c->log_directory, "..")))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "config.log_directory must be an absolute path without \"..\"");
-	return 0;
+	return crid_pod_metadata_check(c, err);
 }
 
 #define USERNS_FIELD "linux.security_context.namespace_options.userns_options"
@@ -115,6 +115,25 @@ static int check_pod_security(struct crid_runtime *rt, const Runtime__V1__PodSan
 	return 0;
 }
 
+/* Hands dir to the host IDs of the pod's root (inside ID 0), so that the
+ * OCI runtime, already in the pod's user namespace, can reach the pod's
+ * files; other users still cannot. */
+static int give_to_pod_root(const char *dir, const struct crid_pod_ns_options *o, struct crid_err *err)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	for (size_t i = 0; i < o->n_uids; i++)
+		if (o->uids[i].inside == 0)
+			uid = o->uids[i].outside;
+	for (size_t i = 0; i < o->n_gids; i++)
+		if (o->gids[i].inside == 0)
+			gid = o->gids[i].outside;
+	if (chown(dir, uid, gid) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "give %s to the pod's root", dir);
+	return 0;
+}
+
 /* Sets up the pod's namespaces and files (the slow part, outside locks). */
 static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)
 {
@@ -152,7 +171,11 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 		return r;
 	o.uids = ids;
 	o.gids = ids + CRID_IDMAP_MAX;
-	r = crid_mkdir_p(p->dir, 0711, err);
+	/* Private: the pod's /dev/shm is in it. A user-namespaced pod's root
+	 * walks through it as its owner. */
+	r = crid_mkdir_private(p->dir, err);
+	if (r == 0 && o.n_uids)
+		r = give_to_pod_root(p->dir, &o, err);
 	if (r == 0 && c->log_directory && *c->log_directory)
 		r = crid_mkdir_p(c->log_directory, 0755, err); /* the kubelet may not have made it */
 	if (r < 0)
@@ -277,6 +300,10 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 
 	/* Reserve the name: a second pod of that name waits for none of this. */
 	pthread_mutex_lock(&rt->lock);
+	if ((r = crid_pods_admit_locked(rt, crid_pod_list_weight(p->config, p->handler_name), err)) < 0) {
+		pthread_mutex_unlock(&rt->lock);
+		return r;
+	}
 	for (struct crid_pod *q = rt->pods; q; q = q->next) {
 		if (strcmp(q->name_key, p->name_key) == 0) {
 			r = crid_err_set(err, CRID_ALREADY_EXISTS, 0, "pod sandbox name %s is taken by pod %s",

@@ -45,12 +45,23 @@ void crid_call_unref(struct crid_call *call)
 	if (!call || atomic_fetch_sub(&call->refs, 1) != 1)
 		return;
 	pthread_mutex_destroy(&call->lock);
+	crid_call_drop_request(call);
 	free(call->path);
 	free(call->encoding);
-	free(call->req);
 	free(call->out);
 	free(call->status_msg);
 	free(call);
+}
+
+void crid_call_drop_request(struct crid_call *call)
+{
+	free(call->req);
+	call->req = NULL;
+	call->req_len = call->req_cap = 0;
+	if (call->req_counted) {
+		crid_server_release_request(call->server, call->req_counted);
+		call->req_counted = 0;
+	}
 }
 
 const char *crid_call_method(const struct crid_call *call)

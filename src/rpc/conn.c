@@ -174,22 +174,40 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 		snprintf(msg, sizeof(msg), "request message of %llu bytes exceeds the limit of %zu bytes",
 			 (unsigned long long)(announced ? announced : call->req_len + len - CRID_GRPC_PREFIX_LEN),
 			 crid_server_max_recv(call->server));
-		free(call->req);
-		call->req = NULL;
-		call->req_len = call->req_cap = 0;
+		crid_call_drop_request(call);
 		crid_call_finish(call, CRID_RESOURCE_EXHAUSTED, msg);
 		return 0;
 	}
 	if (call->req_len + len > call->req_cap) {
 		size_t cap = call->req_cap ? call->req_cap : 256;
 		uint8_t *grown;
+		bool reserved;
 
 		while (cap < call->req_len + len)
 			cap *= 2;
 		if (cap > limit)
 			cap = limit;
+		/* Every unfinished request together stays under one bound: a
+		 * client cannot hold memory with streams it never ends. And
+		 * those must not keep out requests that do end: the oldest
+		 * request still arriving gives way. */
+		while (!(reserved = crid_server_reserve_request(call->server, cap - call->req_cap)) &&
+		       crid_server_evict_request(call->server, call))
+			;
+		if (!reserved) {
+			char msg[192];
+
+			snprintf(msg, sizeof(msg),
+				 "requests in progress hold the most memory allowed for them (%zu bytes); retry later",
+				 crid_server_max_pending(call->server));
+			crid_call_drop_request(call);
+			crid_call_finish(call, CRID_RESOURCE_EXHAUSTED, msg);
+			return 0;
+		}
+		call->req_counted += cap - call->req_cap;
 		grown = realloc(call->req, cap);
 		if (!grown) {
+			crid_call_drop_request(call);
 			crid_call_finish(call, CRID_RESOURCE_EXHAUSTED, "out of memory for the request message");
 			return 0;
 		}
@@ -229,6 +247,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 			 frame->goaway.opaque_data ? (const char *)frame->goaway.opaque_data : "");
 		log_debug("client sent GOAWAY", "code", code, "debug", text);
 	}
+	if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+		conn->got_settings = true;
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	call = stream_call(session, frame->hd.stream_id);
@@ -258,6 +278,8 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 		return 0;
 	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
 	call_unlink(conn, call);
+	if (!call->handled)
+		crid_call_drop_request(call);
 	if (crid_request_headers_malformed(&call->hdrs)) {
 		char text[sizeof(call->hdrs.malformed) + 32];
 
@@ -401,6 +423,8 @@ void crid_conn_push_call(struct crid_conn *conn, struct crid_call *call)
 	pthread_mutex_lock(&call->lock);
 	has_data = call->out_len > call->out_off;
 	finished = call->finished;
+	if (call->handled)
+		conn->owes_reply = true;
 	if (!call->headers_submitted && finished && !has_data) {
 		/* Trailers-Only: one HEADERS frame carrying the status. */
 		char http_status[8], status_buf[12];
@@ -475,6 +499,7 @@ struct crid_conn *crid_conn_new(struct crid_server *server, int fd)
 	if (!conn)
 		return NULL;
 	conn->kind = CRID_POLL_CONN;
+	conn->created_ns = conn->active_ns = crid_now_ns();
 	conn->preface_left = NGHTTP2_CLIENT_MAGIC_LEN;
 	conn->fd = fd;
 	conn->epfd = -1;
@@ -520,6 +545,25 @@ int crid_conn_fd(const struct crid_conn *conn)
 bool crid_conn_idle(const struct crid_conn *conn)
 {
 	return conn->calls == NULL && conn->wlen == conn->woff;
+}
+
+bool crid_conn_serving(const struct crid_conn *conn)
+{
+	for (const struct crid_call *call = conn->calls; call; call = call->conn_next)
+		if (call->handled)
+			return true;
+	return conn->owes_reply && conn->wlen > conn->woff;
+}
+
+void crid_conn_refuse_unhandled(struct crid_conn *conn, int status, const char *message)
+{
+	for (struct crid_call *call = conn->calls; call; call = call->conn_next) {
+		if (call->handled)
+			continue;
+		call->dispatched = true; /* what still arrives is dropped */
+		crid_call_drop_request(call);
+		crid_call_finish(call, status, message);
+	}
 }
 
 static int set_interest(struct crid_conn *conn, uint32_t events)
@@ -585,6 +629,7 @@ int crid_conn_flush(struct crid_conn *conn)
 		free(conn->wbuf);
 		conn->wbuf = NULL;
 		conn->wlen = conn->woff = 0;
+		conn->active_ns = crid_now_ns();
 	}
 	for (;;) {
 		const uint8_t *data;
@@ -600,6 +645,8 @@ int crid_conn_flush(struct crid_conn *conn)
 		if (conn->wlen > conn->woff)
 			return set_interest(conn, EPOLLIN | EPOLLOUT);
 	}
+	if (conn->wlen == conn->woff && !conn->calls)
+		conn->owes_reply = false;
 	if (!nghttp2_session_want_read(conn->session) && !nghttp2_session_want_write(conn->session))
 		return -ESHUTDOWN; /* both sides are done (GOAWAY exchanged, or fatal) */
 	return set_interest(conn, EPOLLIN);
@@ -680,6 +727,7 @@ int crid_conn_on_readable(struct crid_conn *conn)
 			break;
 		if (n < 0)
 			return -errno;
+		conn->active_ns = crid_now_ns();
 		used = feed(conn, buf, (size_t)n);
 		if (used < 0) {
 			/* Say why (GOAWAY, logged as it goes) when the peer speaks
@@ -719,12 +767,29 @@ int64_t crid_conn_deadlines(struct crid_conn *conn, int64_t now_ns, bool expire)
 		bool finished;
 
 		n = call->conn_next;
-		if (!call->deadline_ns)
-			continue;
 		pthread_mutex_lock(&call->lock);
 		finished = call->finished;
 		pthread_mutex_unlock(&call->lock);
 		if (finished)
+			continue;
+		/* A request that never ends holds its stream and its bytes. */
+		if (!call->dispatched) {
+			int64_t until = call->start_ns + crid_server_request_timeout_ns(conn->server);
+
+			if (expire && until <= now_ns) {
+				char msg[128];
+
+				snprintf(msg, sizeof(msg), "the request did not arrive whole within %lld s",
+					 (long long)(crid_server_request_timeout_ns(conn->server) / 1000000000LL));
+				call->dispatched = true;
+				crid_call_drop_request(call);
+				crid_call_finish(call, CRID_DEADLINE_EXCEEDED, msg);
+				continue;
+			}
+			if (!next || until < next)
+				next = until;
+		}
+		if (!call->deadline_ns)
 			continue;
 		if (expire && call->deadline_ns <= now_ns)
 			crid_call_abort(call, CRID_DEADLINE_EXCEEDED, "deadline exceeded");
@@ -749,6 +814,8 @@ void crid_conn_free(struct crid_conn *conn)
 		struct crid_call *call = conn->calls;
 
 		call_unlink(conn, call);
+		if (!call->handled)
+			crid_call_drop_request(call);
 		crid_call_abort(call, CRID_UNAVAILABLE, "the connection closed");
 		crid_call_unref(call);
 	}

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "rpc/grpc_wire.h"
+#include "rpc/proto_check.h"
 #include "rpc/rpc_internal.h"
 
 static void run_handler(void *arg)
@@ -27,7 +28,13 @@ static void run_handler(void *arg)
 		crid_call_finish(call, err.status, err.msg);
 		goto out;
 	}
+	/* Strings are checked on the wire, where a NUL is still visible. */
+	if (crid_proto_check_strings(m->input, msg, msg_len, &err) < 0) {
+		crid_call_finish(call, err.status, err.msg);
+		goto out;
+	}
 	request = protobuf_c_message_unpack(m->input, NULL, msg_len, msg);
+	crid_call_drop_request(call); /* decoded: the bytes are no longer needed */
 	if (!request) {
 		char text[256];
 
@@ -43,6 +50,7 @@ static void run_handler(void *arg)
 	else if (r != CRID_CALL_PENDING)
 		crid_call_finish(call, CRID_OK, NULL);
 out:
+	crid_call_drop_request(call);
 	crid_call_unref(call);
 }
 
@@ -109,12 +117,16 @@ void crid_server_dispatch(struct crid_server *s, struct crid_call *call)
 		return; /* answered while it arrived (message too large) */
 	status = check_request(s, call, text, sizeof(text));
 	if (status != 0) {
+		crid_call_drop_request(call);
 		crid_call_finish(call, status, text);
 		return;
 	}
 	crid_err_clear(&err);
+	call->handled = true; /* from here the request is the worker's */
 	if (crid_server_run_handler(s, run_handler, crid_call_ref(call), &err) < 0) {
+		call->handled = false;
 		crid_call_unref(call);
+		crid_call_drop_request(call);
 		crid_call_finish(call, err.status, err.msg);
 	}
 }

@@ -45,6 +45,11 @@ struct crid_conn {
 	uint8_t head[9];     /* a frame header being gathered */
 	size_t head_len;
 	char last_error[128]; /* nghttp2's account of the last error it found */
+	/* Housekeeping (server.c): connections that never speak, or go
+	 * quiet, are closed; the longest idle makes room for a new one. */
+	int64_t created_ns, active_ns; /* CLOCK_MONOTONIC */
+	bool got_settings;	       /* the client's preface is complete */
+	bool owes_reply;	       /* a handled call's reply may still be unsent */
 };
 
 struct crid_call {
@@ -70,6 +75,8 @@ struct crid_call {
 	struct crid_request_headers hdrs; /* RFC 9113 checks; why the stream was refused */
 	uint8_t *req;
 	size_t req_len, req_cap;
+	size_t req_counted; /* of req_cap, in the server's pending bytes */
+	bool handled;	    /* handed to a worker: req is the handler's */
 
 	/* On the server's notify queue; guarded by the server's queue lock. */
 	bool queued;
@@ -106,6 +113,21 @@ void crid_server_observe_end(struct crid_server *server, const struct crid_call 
 
 int64_t crid_now_ns(void);
 
+/* The bytes of requests not yet taken by a handler, bounded for the whole
+ * server: false when n more would pass the bound. Thread-safe. */
+bool crid_server_reserve_request(struct crid_server *server, size_t n);
+void crid_server_release_request(struct crid_server *server, size_t n);
+size_t crid_server_max_pending(const struct crid_server *server);
+/* When the bound is reached: refuses the oldest request still arriving,
+ * other than keep, freeing its bytes. False when there is none. Loop
+ * thread only. */
+bool crid_server_evict_request(struct crid_server *server, const struct crid_call *keep);
+/* How long a request may take to arrive whole. */
+int64_t crid_server_request_timeout_ns(const struct crid_server *server);
+/* Frees the request bytes and returns them to the server's bound. Called
+ * by the loop before a call is handed to a handler, by the handler after. */
+void crid_call_drop_request(struct crid_call *call);
+
 /* Connection side, all on the loop thread. */
 struct crid_conn *crid_conn_new(struct crid_server *server, int fd);
 /* Reads and writes what the socket allows; returns < 0 when the connection
@@ -120,6 +142,11 @@ void crid_conn_push_call(struct crid_conn *conn, struct crid_call *call);
 void crid_conn_goaway(struct crid_conn *conn);
 int crid_conn_fd(const struct crid_conn *conn);
 bool crid_conn_idle(const struct crid_conn *conn);
+/* Whether a handler runs for one of its calls, or a handled call's reply
+ * is still being written: what shutdown waits for. */
+bool crid_conn_serving(const struct crid_conn *conn);
+/* Shutdown: requests still arriving are refused, not waited for. */
+void crid_conn_refuse_unhandled(struct crid_conn *conn, int status, const char *message);
 /* Earliest deadline among the connection's calls still open, 0 when none;
  * with expire set, aborts those already past now_ns. */
 int64_t crid_conn_deadlines(struct crid_conn *conn, int64_t now_ns, bool expire);

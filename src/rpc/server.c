@@ -23,8 +23,8 @@
 #include "rpc/rpc_internal.h"
 #include "rpc/workers.h"
 
-/* A node's kubelet needs a handful; this bounds what clients can hold. */
-#define MAX_CONNECTIONS 4096
+/* Connection housekeeping (preface and idle timeouts) runs this often. */
+#define HOUSEKEEPING_NS (1000LL * 1000000LL)
 /* Protocol-error warnings: a broken client is reported, not echoed forever. */
 #define PROTOCOL_WARN_INTERVAL_NS (10LL * 1000000000LL)
 #define PROTOCOL_WARN_BURST 10
@@ -44,6 +44,8 @@ struct crid_server {
 
 	struct crid_conn *conns;
 	unsigned n_conns;
+	int64_t housekeeping_at;
+	atomic_size_t pending_bytes; /* requests not yet taken by a handler */
 	/* Closed during this loop iteration: freed at its end, since events
 	 * of the same batch may still name them. Linked through next. */
 	struct crid_conn *closed;
@@ -76,6 +78,53 @@ size_t crid_server_max_send(const struct crid_server *s)
 	return s->opts.max_send_bytes;
 }
 
+/* One largest request always fits, whatever the configured bound. */
+size_t crid_server_max_pending(const struct crid_server *s)
+{
+	size_t one = s->opts.max_recv_bytes + CRID_GRPC_PREFIX_LEN;
+
+	return s->opts.max_pending_bytes > one ? s->opts.max_pending_bytes : one;
+}
+
+bool crid_server_reserve_request(struct crid_server *s, size_t n)
+{
+	size_t have = atomic_load(&s->pending_bytes);
+
+	do {
+		if (have + n > crid_server_max_pending(s))
+			return false;
+	} while (!atomic_compare_exchange_weak(&s->pending_bytes, &have, have + n));
+	return true;
+}
+
+void crid_server_release_request(struct crid_server *s, size_t n)
+{
+	atomic_fetch_sub(&s->pending_bytes, n);
+}
+
+bool crid_server_evict_request(struct crid_server *s, const struct crid_call *keep)
+{
+	struct crid_call *victim = NULL;
+
+	for (struct crid_conn *c = s->conns; c; c = c->next)
+		for (struct crid_call *call = c->calls; call; call = call->conn_next)
+			if (call != keep && !call->dispatched && call->req_counted > 0 &&
+			    (!victim || call->start_ns < victim->start_ns))
+				victim = call;
+	if (!victim)
+		return false;
+	victim->dispatched = true; /* what still arrives is dropped */
+	crid_call_drop_request(victim);
+	crid_call_finish(victim, CRID_RESOURCE_EXHAUSTED,
+			 "request refused: it had not arrived whole when newer requests needed its memory");
+	return true;
+}
+
+int64_t crid_server_request_timeout_ns(const struct crid_server *s)
+{
+	return (int64_t)s->opts.request_timeout_s * 1000000000LL;
+}
+
 static int epoll_add(int epfd, int fd, uint32_t events, void *ptr)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
@@ -102,6 +151,11 @@ int crid_server_new(struct crid_server **out, const struct crid_server_options *
 	s->protocol_warnings =
 		(struct crid_ratelimit)CRID_RATELIMIT_INIT(PROTOCOL_WARN_INTERVAL_NS, PROTOCOL_WARN_BURST);
 	pthread_mutex_init(&s->queue_lock, NULL);
+	atomic_init(&s->pending_bytes, 0);
+	if (!s->opts.max_connections)
+		s->opts.max_connections = 4096;
+	if (!s->opts.request_timeout_s)
+		s->opts.request_timeout_s = 30;
 
 	r = crid_workers_new(&s->workers, opts->worker_threads, err);
 	if (r < 0)
@@ -231,8 +285,44 @@ static void drain_queue(struct crid_server *s)
 	}
 }
 
-/* Opens connections, or sheds one when out of descriptors so the listener
- * does not spin on a pending connection it cannot take. */
+/* The connection to close to make room: the longest idle of those no
+ * handler works for. NULL when every one is serving. */
+static struct crid_conn *longest_idle(struct crid_server *s)
+{
+	struct crid_conn *best = NULL;
+
+	for (struct crid_conn *c = s->conns; c; c = c->next)
+		if (!crid_conn_serving(c) && (!best || c->active_ns < best->active_ns))
+			best = c;
+	return best;
+}
+
+static bool evict_one(struct crid_server *s, const char *why)
+{
+	struct crid_conn *victim = longest_idle(s);
+	unsigned suppressed;
+
+	if (!victim)
+		return false;
+	if (crid_server_warn_allowed(s, &suppressed)) {
+		char n[16], dropped[16];
+
+		snprintf(n, sizeof(n), "%u", s->n_conns);
+		snprintf(dropped, sizeof(dropped), "%u", suppressed);
+		log_warn("closed the longest idle connection to make room for a new one", "reason", why,
+			 "connections", n, "suppressed", suppressed ? dropped : NULL);
+	}
+	conn_close(s, victim);
+	/* Its memory waits for the end of the loop's turn; its descriptor
+	 * is given back now. */
+	close(victim->fd);
+	victim->fd = -1;
+	return true;
+}
+
+/* Opens connections. At the connection limit, or out of descriptors, the
+ * longest idle connection makes room: idle clients must never lock out a
+ * new one (the kubelet). */
 static void accept_all(struct crid_server *s)
 {
 	/* A bounded batch per wake-up: the loop turns to other events, and the
@@ -244,6 +334,8 @@ static void accept_all(struct crid_server *s)
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) && evict_one(s, "out of file descriptors"))
 				continue;
 			if ((errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
 				close(s->reserve_fd);
@@ -258,8 +350,8 @@ static void accept_all(struct crid_server *s)
 				log_warn("accept failed", "error", strerror(errno));
 			return;
 		}
-		if (s->n_conns >= MAX_CONNECTIONS) {
-			log_warn("too many connections: refused one");
+		if (s->n_conns >= s->opts.max_connections && !evict_one(s, "connection limit reached")) {
+			log_warn("too many connections, every one serving a call: refused one");
 			close(fd);
 			continue;
 		}
@@ -297,6 +389,9 @@ static void begin_shutdown(struct crid_server *s, const char *why)
 	crid_listener_close(&s->listener);
 	for (struct crid_conn *c = s->conns, *n; c; c = n) {
 		n = c->next;
+		/* Only handlers in flight are waited for, not requests a client
+		 * has yet to finish sending. */
+		crid_conn_refuse_unhandled(c, CRID_UNAVAILABLE, "crid is shutting down");
 		crid_conn_goaway(c);
 		if (crid_conn_flush(c) < 0)
 			conn_close(s, c);
@@ -318,17 +413,43 @@ static void read_signals(struct crid_server *s)
 	}
 }
 
+/* Closes connections that never completed their preface, or that have had
+ * no call and no traffic for the idle timeout. */
+static void housekeep(struct crid_server *s, int64_t now)
+{
+	int64_t preface_ns = (int64_t)s->opts.preface_timeout_s * 1000000000LL;
+	int64_t idle_ns = (int64_t)s->opts.idle_timeout_s * 1000000000LL;
+
+	for (struct crid_conn *c = s->conns, *n; c; c = n) {
+		n = c->next;
+		if (!c->got_settings && preface_ns && now - c->created_ns >= preface_ns) {
+			log_debug("closing a connection that sent no HTTP/2 preface in time");
+			conn_close(s, c);
+		} else if (idle_ns && crid_conn_idle(c) && now - c->active_ns >= idle_ns) {
+			log_debug("closing an idle connection");
+			crid_conn_goaway(c);
+			crid_conn_flush(c);
+			conn_close(s, c);
+		}
+	}
+	s->housekeeping_at = now + HOUSEKEEPING_NS;
+}
+
 /* Expires call deadlines; returns the epoll timeout until the next one. */
 static int next_timeout_ms(struct crid_server *s)
 {
 	int64_t now = crid_now_ns(), next = 0;
 
+	if (now >= s->housekeeping_at)
+		housekeep(s, now);
 	for (struct crid_conn *c = s->conns; c; c = c->next) {
 		int64_t d = crid_conn_deadlines(c, now, true);
 
 		if (d && (!next || d < next))
 			next = d;
 	}
+	if (s->conns && (!next || s->housekeeping_at < next))
+		next = s->housekeeping_at;
 	if (s->stopping && (!next || s->stop_deadline_ns < next))
 		next = s->stop_deadline_ns;
 	if (!next)
@@ -342,7 +463,7 @@ static int next_timeout_ms(struct crid_server *s)
 static bool drained(struct crid_server *s)
 {
 	for (struct crid_conn *c = s->conns; c; c = c->next)
-		if (!crid_conn_idle(c))
+		if (crid_conn_serving(c))
 			return false;
 	return true;
 }
@@ -356,6 +477,7 @@ int crid_server_run(struct crid_server *s, struct crid_err *err)
 		int timeout = next_timeout_ms(s);
 		int n;
 
+		free_closed(s); /* what housekeeping closed: no event names it now */
 		if (s->stopping && drained(s))
 			break;
 		if (s->stopping && crid_now_ns() >= s->stop_deadline_ns) {

@@ -16,6 +16,11 @@ struct crid_server_options {
 	const char *socket_path;
 	size_t max_recv_bytes;
 	size_t max_send_bytes;
+	size_t max_pending_bytes;   /* request bytes buffered by all unfinished calls */
+	unsigned request_timeout_s; /* a request must arrive whole within this */
+	unsigned max_connections;   /* then the longest idle one makes room */
+	unsigned preface_timeout_s; /* a connection must begin HTTP/2 within this */
+	unsigned idle_timeout_s;    /* a connection without calls is closed after this */
 	unsigned worker_threads;
 	unsigned shutdown_grace_s;
 	/* Told of every call's end (metrics): service and method as in the

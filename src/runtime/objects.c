@@ -152,3 +152,100 @@ void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+
+/* ---- what objects weigh in lists ---- */
+
+/* Room for what a list item holds besides metadata, labels and
+ * annotations (IDs, state, times, image references, framing). */
+#define LIST_ITEM_OVERHEAD 512
+/* Room kept in a list response for its own framing. */
+#define LIST_RESPONSE_SLACK (64 * 1024)
+
+static size_t entries_bytes(ProtobufCMessage *const *entries, size_t n)
+{
+	size_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += protobuf_c_message_get_packed_size(entries[i]) + 8;
+	return sum;
+}
+
+static size_t message_bytes(const ProtobufCMessage *m)
+{
+	return m ? protobuf_c_message_get_packed_size(m) + 8 : 0;
+}
+
+static size_t pod_metadata_bytes(const Runtime__V1__PodSandboxConfig *c)
+{
+	return message_bytes(c->metadata ? &c->metadata->base : NULL) +
+	       entries_bytes((ProtobufCMessage *const *)c->labels, c->n_labels) +
+	       entries_bytes((ProtobufCMessage *const *)c->annotations, c->n_annotations);
+}
+
+static size_t container_metadata_bytes(const Runtime__V1__ContainerConfig *c)
+{
+	return message_bytes(c->metadata ? &c->metadata->base : NULL) +
+	       message_bytes(c->image ? &c->image->base : NULL) +
+	       entries_bytes((ProtobufCMessage *const *)c->labels, c->n_labels) +
+	       entries_bytes((ProtobufCMessage *const *)c->annotations, c->n_annotations);
+}
+
+size_t crid_pod_list_weight(const Runtime__V1__PodSandboxConfig *c, const char *handler)
+{
+	return pod_metadata_bytes(c) + (handler ? strlen(handler) : 0) + LIST_ITEM_OVERHEAD;
+}
+
+size_t crid_container_list_weight(const Runtime__V1__ContainerConfig *c)
+{
+	/* The image appears twice: as asked for, and as shown. */
+	return container_metadata_bytes(c) + message_bytes(c->image ? &c->image->base : NULL) +
+	       LIST_ITEM_OVERHEAD;
+}
+
+static int metadata_check(size_t bytes, struct crid_err *err)
+{
+	if (bytes > CRID_MAX_OBJECT_METADATA)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.labels, config.annotations and config.metadata hold %zu bytes together, "
+				    "more than the limit of %d",
+				    bytes, CRID_MAX_OBJECT_METADATA);
+	return 0;
+}
+
+int crid_pod_metadata_check(const Runtime__V1__PodSandboxConfig *c, struct crid_err *err)
+{
+	return metadata_check(pod_metadata_bytes(c), err);
+}
+
+int crid_container_metadata_check(const Runtime__V1__ContainerConfig *c, struct crid_err *err)
+{
+	return metadata_check(container_metadata_bytes(c), err);
+}
+
+static int admit(size_t have, size_t weight, size_t limit, const char *list, struct crid_err *err)
+{
+	if (limit < LIST_RESPONSE_SLACK || have + weight > limit - LIST_RESPONSE_SLACK)
+		return crid_err_set(err, CRID_RESOURCE_EXHAUSTED, 0,
+				    "%s would exceed the largest response of %zu bytes (its objects' labels, "
+				    "annotations and names take %zu bytes): remove some first",
+				    list, limit, have);
+	return 0;
+}
+
+int crid_pods_admit_locked(struct crid_runtime *rt, size_t weight, struct crid_err *err)
+{
+	size_t have = 0;
+
+	for (struct crid_pod *p = rt->pods; p; p = p->next)
+		have += crid_pod_list_weight(p->config, p->handler_name);
+	return admit(have, weight, rt->cfg->grpc_max_send_bytes, "ListPodSandbox", err);
+}
+
+int crid_containers_admit_locked(struct crid_runtime *rt, size_t weight, struct crid_err *err)
+{
+	size_t have = 0;
+
+	for (struct crid_container *c = rt->containers; c; c = c->next)
+		have += crid_container_list_weight(c->config);
+	return admit(have, weight, rt->cfg->grpc_max_send_bytes, "ListContainers", err);
+}

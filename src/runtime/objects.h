@@ -124,6 +124,7 @@ struct crid_runtime {
 	bool features_probed;
 	bool userns_ok, rro_ok; /* what the kernel and the directories allow */
 	struct crid_handler_features *handler_features; /* one per cfg->runtimes[i] */
+	unsigned adopted; /* objects recorded again from their copies at start */
 };
 
 /* What handler h can do on this node, user namespaces and recursive
@@ -155,6 +156,25 @@ static inline void crid_container_unrefp(struct crid_container **c)
  * config past the call. NULL on out of memory. */
 ProtobufCMessage *crid_message_copy(const ProtobufCMessage *m);
 
+/* What one object may carry in labels, annotations and metadata together
+ * (Kubernetes caps a pod's annotations at 256 KiB). */
+#define CRID_MAX_OBJECT_METADATA (256 * 1024)
+
+/* How many bytes an object adds to ListPodSandbox / ListContainers. */
+size_t crid_pod_list_weight(const Runtime__V1__PodSandboxConfig *c, const char *handler);
+size_t crid_container_list_weight(const Runtime__V1__ContainerConfig *c);
+
+/* INVALID_ARGUMENT when a new object's labels, annotations and metadata
+ * exceed CRID_MAX_OBJECT_METADATA. */
+int crid_pod_metadata_check(const Runtime__V1__PodSandboxConfig *c, struct crid_err *err);
+int crid_container_metadata_check(const Runtime__V1__ContainerConfig *c, struct crid_err *err);
+
+/* With the tables' lock held: RESOURCE_EXHAUSTED when one more object of
+ * weight would make the list of every pod (container) larger than the
+ * largest response crid sends, so lists always fit. */
+int crid_pods_admit_locked(struct crid_runtime *rt, size_t weight, struct crid_err *err);
+int crid_containers_admit_locked(struct crid_runtime *rt, size_t weight, struct crid_err *err);
+
 /* Takes c or p out of its table and drops the table's reference. */
 void crid_pod_unlink(struct crid_runtime *rt, struct crid_pod *p);
 void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c);
@@ -164,6 +184,15 @@ void crid_container_unlink(struct crid_runtime *rt, struct crid_container *c);
 int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p);
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c);
 void crid_object_forget(struct crid_runtime *rt, const char *kind, const char *id);
+
+/* Start-up: an object on the machine that crid.db does not know (the
+ * database was lost) is recorded again from the copy its directory dir
+ * holds; *out is that record, to clear with crid_object_record_clear.
+ * -ENOENT when dir holds no copy: the object was never recorded (an
+ * interrupted create). */
+int crid_object_adopt(struct crid_runtime *rt, const char *kind, const char *dir, const char *id,
+		      struct crid_object_record *out);
+void crid_object_record_clear(struct crid_object_record *r);
 
 /* A string member of a record's state, "" when absent. */
 static inline const char *crid_record_str(json_t *o, const char *key)

@@ -28,6 +28,10 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 		     struct crid_store *db, struct crid_layer_usage *layers, struct crid_metrics *metrics,
 		     struct crid_streaming *streaming, struct crid_err *err);
 
+/* How many pods and containers start-up adopted again because crid.db had
+ * lost their records. */
+unsigned crid_runtime_adopted(const struct crid_runtime *rt);
+
 /* Registers this service's handlers in the method table. */
 int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *methods, struct crid_err *err);
 

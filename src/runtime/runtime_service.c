@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
+#include "common/log.h"
 #include "container/container.h"
 #include "network/network.h"
 #include "oci/handler.h"
@@ -48,9 +49,22 @@ static int recover(struct crid_runtime *rt, struct crid_err *err)
 	crid_object_records_free(recs, n);
 	/* Before the namespaces of unknown pods go: DEL still finds them. */
 	crid_network_release_unclaimed(rt->net);
-	crid_pods_remove_unknown(rt);
-	crid_containers_remove_unknown(rt);
+	crid_pods_adopt_or_remove_unknown(rt);
+	crid_containers_adopt_or_remove_unknown(rt);
+	if (rt->adopted) {
+		char count[16];
+
+		snprintf(count, sizeof(count), "%u", rt->adopted);
+		log_error("crid.db had lost pods or containers still on the machine: they were adopted again; "
+			  "restore crid.db from a backup to get back its images' names",
+			  "adopted", count, "database_was_empty", crid_store_was_empty(rt->db) ? "true" : "false");
+	}
 	return 0;
+}
+
+unsigned crid_runtime_adopted(const struct crid_runtime *rt)
+{
+	return rt->adopted;
 }
 
 /* The gauges of /metrics, counted at each scrape. */
@@ -133,7 +147,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	    (r = crid_events_new(&rt->events, cfg->event_queue_length, err)) < 0 ||
 	    (r = crid_network_new(&rt->net, cfg, db, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
-	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_p(rt->upper_dir, 0711, err)) < 0 ||
+	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_private(rt->upper_dir, err)) < 0 ||
 	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
 		crid_runtime_free(rt);
 		return r;
@@ -262,6 +276,9 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 	char binary[PATH_MAX];
 	int r;
 
+	/* The kubelet asks every few seconds: a crid.db deleted meanwhile is
+	 * noticed and written back here at the latest. */
+	crid_store_check(rt->db);
 	runtime_ready.type = (char *)"RuntimeReady";
 	crid_err_clear(&binary_err);
 	if (crid_handler_binary(crid_config_find_runtime(cfg, ""), binary, sizeof(binary), &binary_err) < 0) {

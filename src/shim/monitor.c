@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -183,9 +185,30 @@ static int write_file_atomic(int dir_fd, const char *name, const char *data, boo
 	return 0;
 }
 
-static int open_log(const char *path)
+/* With --log-dir the log is opened relative to that directory, beneath
+ * it and through no symlink: a link planted in the pod's log directory
+ * must not send the container's output to another file. */
+static int open_log(const struct crid_shim_options *o)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct open_how how = { .flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+				.mode = 0640,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	const char *rel;
+	int dir_fd, fd, saved;
+
+	if (!o->log_dir)
+		return open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	rel = o->log_path + strlen(o->log_dir);
+	while (*rel == '/')
+		rel++;
+	dir_fd = open(o->log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
+	saved = errno;
+	close(dir_fd);
+	errno = saved;
+	return fd;
 }
 
 int crid_shim_listen(int dir_fd, const char *name, int *out, struct crid_err *err)
@@ -282,7 +305,7 @@ int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, stru
 	crid_cri_log_stream_init(s->out, CRID_CRI_LOG_STDOUT);
 	crid_cri_log_stream_init(s->err, CRID_CRI_LOG_STDERR);
 
-	s->log_fd = open_log(o->log_path);
+	s->log_fd = open_log(o);
 	if (s->log_fd < 0)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, errno, "open log file %s", o->log_path);
 	r = crid_shim_listen(s->dir_fd, CRID_SHIM_CONTROL_SOCKET, &s->ctl_fd, err);
@@ -456,7 +479,7 @@ static void client_answer(struct crid_shim_client *c, const char *answer)
 static void reopen_log(struct crid_shim *s, struct crid_shim_client *c)
 {
 	char answer[CRID_ERR_MSG_MAX];
-	int fd = open_log(s->opts->log_path);
+	int fd = open_log(s->opts);
 
 	if (fd < 0) {
 		int e = errno;

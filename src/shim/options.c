@@ -12,12 +12,13 @@
 const char crid_shim_usage[] =
 	"usage: crid-shim --id ID --bundle BUNDLE --runtime PATH --runtime-root DIR\n"
 	"                 --state-dir DIR --log-path FILE --sync-fd N\n"
-	"                 [--stdin] [--stdin-once] [--tty] [--runtime-arg ARG]...\n";
+	"                 [--log-dir DIR] [--stdin] [--stdin-once] [--tty] [--runtime-arg ARG]...\n";
 
 enum value_kind {
 	VALUE_NONE,   /* a flag */
 	VALUE_STRING, /* any non-empty string */
 	VALUE_PATH,   /* an absolute path */
+	VALUE_OPTIONAL_PATH, /* an absolute path that may be left out */
 };
 
 struct option_def {
@@ -35,6 +36,7 @@ static const struct option_def option_defs[] = {
 	OPT("runtime-root", VALUE_PATH, runtime_root),
 	OPT("state-dir", VALUE_PATH, state_dir),
 	OPT("log-path", VALUE_PATH, log_path),
+	OPT("log-dir", VALUE_OPTIONAL_PATH, log_dir),
 	OPT("stdin", VALUE_NONE, stdin_open),
 	OPT("stdin-once", VALUE_NONE, stdin_once),
 	OPT("tty", VALUE_NONE, tty),
@@ -82,10 +84,10 @@ static int set_value(struct crid_shim_options *o, const struct option_def *def, 
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--%s given twice", def->name);
 	if (!value[0])
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--%s: empty value", def->name);
-	if (def->kind == VALUE_PATH && value[0] != '/')
+	if ((def->kind == VALUE_PATH || def->kind == VALUE_OPTIONAL_PATH) && value[0] != '/')
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--%s \"%s\": must be an absolute path", def->name,
 				    value);
-	if (def->kind == VALUE_PATH && strlen(value) >= PATH_MAX)
+	if ((def->kind == VALUE_PATH || def->kind == VALUE_OPTIONAL_PATH) && strlen(value) >= PATH_MAX)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, ENAMETOOLONG, "--%s", def->name);
 	*slot = value;
 	return 0;
@@ -171,11 +173,21 @@ int crid_shim_parse_args(struct crid_shim_options *o, int argc, char **argv, boo
 	for (size_t k = 0; k < sizeof(option_defs) / sizeof(option_defs[0]); k++) {
 		const struct option_def *def = &option_defs[k];
 
-		if (def->kind != VALUE_NONE && !*(const char **)((char *)o + def->offset))
+		if (def->kind != VALUE_NONE && def->kind != VALUE_OPTIONAL_PATH &&
+		    !*(const char **)((char *)o + def->offset))
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--%s is required", def->name);
 	}
 	if (!sync_seen)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--sync-fd is required");
+	if (o->log_dir) {
+		size_t n = strlen(o->log_dir);
+
+		while (n > 1 && o->log_dir[n - 1] == '/')
+			n--;
+		if (strncmp(o->log_path, o->log_dir, n) != 0 || o->log_path[n] != '/' || !o->log_path[n + 1])
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "--log-path \"%s\" is not below --log-dir \"%s\"", o->log_path, o->log_dir);
+	}
 	if (o->stdin_once && !o->stdin_open)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--stdin-once needs --stdin");
 	return check_id(o->id, err);

@@ -10,9 +10,12 @@
 /* Command line (all required unless marked optional):
  *   crid-shim --id ID --bundle BUNDLE --runtime PATH --runtime-root DIR
  *             --state-dir DIR --log-path FILE --sync-fd N
- *             [--stdin] [--stdin-once] [--tty] [--runtime-arg ARG]...
+ *             [--log-dir DIR] [--stdin] [--stdin-once] [--tty]
+ *             [--runtime-arg ARG]...
  * BUNDLE holds config.json and rootfs; --runtime-arg adds a global runtime
- * flag before the subcommand (e.g. --cgroup-manager=cgroupfs).
+ * flag before the subcommand (e.g. --cgroup-manager=cgroupfs). With
+ * --log-dir, FILE must lie below DIR and is opened (and reopened) relative
+ * to it, never leaving it and following no symlink.
  *
  * Start-up: crid passes the write end of a pipe as fd N. The shim forks
  * twice (the monitor is re-parented away from crid, in its own session),

@@ -24,6 +24,7 @@ struct crid_shim_options {
 	const char *runtime_root;
 	const char *state_dir;
 	const char *log_path;
+	const char *log_dir; /* NULL, or log_path's directory, opened beneath */
 	int sync_fd; /* -1 until given */
 	bool stdin_open;
 	bool stdin_once;

@@ -1,8 +1,10 @@
-/* The SQLite store of store.h: one connection behind a mutex, WAL journal,
- * foreign keys on; every multi-row change in one IMMEDIATE transaction. */
+/* The SQLite store of store.h, its queries: one connection behind a mutex
+ * (store_file.c opens it and keeps it on disk), WAL journal, foreign keys
+ * on; every multi-row change in one IMMEDIATE transaction. */
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,48 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cleanup.h"
-
-struct crid_store {
-	pthread_mutex_t lock;
-	sqlite3 *db;
-};
-
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS images ("
-	" id TEXT PRIMARY KEY,"
-	" manifest_digest TEXT NOT NULL,"
-	" size INTEGER NOT NULL,"
-	" pulled_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS image_names ("
-	" name TEXT PRIMARY KEY,"
-	" image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
-	" is_digest INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS image_names_by_image ON image_names(image_id);"
-	"CREATE TABLE IF NOT EXISTS layers ("
-	" chain_id TEXT PRIMARY KEY,"
-	" diff_id TEXT NOT NULL,"
-	" blob_digest TEXT NOT NULL,"
-	" blob_size INTEGER NOT NULL,"
-	" disk_bytes INTEGER NOT NULL,"
-	" disk_inodes INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS image_layers ("
-	" image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
-	" position INTEGER NOT NULL,"
-	" chain_id TEXT NOT NULL REFERENCES layers(chain_id),"
-	" PRIMARY KEY (image_id, position));"
-	"CREATE INDEX IF NOT EXISTS image_layers_by_chain ON image_layers(chain_id);"
-	"CREATE TABLE IF NOT EXISTS objects ("
-	" kind TEXT NOT NULL,"
-	" id TEXT NOT NULL,"
-	" config BLOB NOT NULL,"
-	" state TEXT NOT NULL,"
-	" PRIMARY KEY (kind, id));"
-	"CREATE TABLE IF NOT EXISTS layer_users ("
-	" user_id TEXT NOT NULL,"
-	" chain_id TEXT NOT NULL,"
-	" PRIMARY KEY (user_id, chain_id));";
+#include "store/store_internal.h"
 
 static int db_error(struct crid_store *s, struct crid_err *err, const char *what)
 {
@@ -67,54 +31,6 @@ static void stmt_finalizep(sqlite3_stmt **st)
 		sqlite3_finalize(*st);
 }
 #define _cleanup_stmt_ _cleanup_(stmt_finalizep)
-
-int crid_store_open(struct crid_store **out, const char *state_root, struct crid_err *err)
-{
-	_cleanup_free_ char *path = NULL;
-	struct crid_store *s;
-	char *msg = NULL;
-
-	if (asprintf(&path, "%s/crid.db", state_root) < 0) {
-		path = NULL;
-		return crid_err_nomem(err, "database path");
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return crid_err_nomem(err, "store");
-	pthread_mutex_init(&s->lock, NULL);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		int r = crid_err_set(err, CRID_INTERNAL, 0, "open %s: %s", path,
-				     s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		crid_store_close(s);
-		return r;
-	}
-	sqlite3_busy_timeout(s->db, 5000);
-	/* WAL with synchronous=NORMAL survives a crash of crid; FULL would also
-	 * survive power loss at the cost of an fsync per commit. */
-	if (sqlite3_exec(s->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
-			 NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		int r = crid_err_set(err, CRID_INTERNAL, 0, "set up %s: %s", path, msg ? msg : "unknown error");
-
-		sqlite3_free(msg);
-		crid_store_close(s);
-		return r;
-	}
-	*out = s;
-	return 0;
-}
-
-void crid_store_close(struct crid_store *s)
-{
-	if (!s)
-		return;
-	if (s->db)
-		sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
-}
 
 void crid_strv_free(char **v, size_t n)
 {
@@ -156,8 +72,15 @@ static void unlockp(struct crid_store **s)
 	if (*s)
 		pthread_mutex_unlock(&(*s)->lock);
 }
-#define STORE_LOCKED(s)                                                         \
-	_cleanup_(unlockp) struct crid_store *locked_ = (pthread_mutex_lock(&(s)->lock), (s))
+
+/* Every use of the database first makes sure it is still on disk. */
+static struct crid_store *lock_store(struct crid_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	crid_store_check_locked(s);
+	return s;
+}
+#define STORE_LOCKED(s) _cleanup_(unlockp) __attribute__((unused)) struct crid_store *locked_ = lock_store(s)
 
 static int prepare(struct crid_store *s, const char *sql, sqlite3_stmt **st, struct crid_err *err)
 {
@@ -273,6 +196,9 @@ int crid_store_image_put(struct crid_store *s, const struct crid_image_record *i
 	if (r < 0)
 		return r;
 	r = put_locked(s, img, err);
+	/* Recorded: no longer pending. */
+	for (size_t i = 0; r == 0 && i < img->n_layers; i++)
+		r = exec_text(s, "DELETE FROM pending_layers WHERE chain_id = ?1", err, 1, img->layers[i].chain_id);
 	if (r < 0) {
 		rollback(s);
 		return crid_err_wrap(err, "record image %s: ", img->id);
@@ -591,6 +517,39 @@ fail:
 	*n_orphans = 0;
 	rollback(s);
 	return r;
+}
+
+int crid_store_layers_pending_add(struct crid_store *s, char *const *chain_ids, size_t n, struct crid_err *err)
+{
+	STORE_LOCKED(s);
+	int r = begin(s, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = exec_text(s,
+			      "INSERT OR IGNORE INTO pending_layers(chain_id) SELECT ?1 "
+			      "WHERE NOT EXISTS (SELECT 1 FROM layers WHERE chain_id = ?1)",
+			      err, 1, chain_ids[i]);
+	if (r < 0) {
+		rollback(s);
+		return r;
+	}
+	return commit(s, err);
+}
+
+int crid_store_layer_pending_drop(struct crid_store *s, const char *chain_id, struct crid_err *err)
+{
+	STORE_LOCKED(s);
+
+	return exec_text(s, "DELETE FROM pending_layers WHERE chain_id = ?1", err, 1, chain_id);
+}
+
+int crid_store_layers_pending(struct crid_store *s, char ***out, size_t *n, struct crid_err *err)
+{
+	STORE_LOCKED(s);
+
+	return query_strings(s, "SELECT chain_id FROM pending_layers", NULL, out, n, err);
 }
 
 int crid_store_layer_known(struct crid_store *s, const char *chain_id, struct crid_err *err)

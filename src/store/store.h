@@ -5,6 +5,7 @@
 #ifndef CRID_STORE_H
 #define CRID_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,17 @@
 
 struct crid_store;
 
-/* Opens (creating) <state_root>/crid.db. */
+/* Opens (creating) <state_root>/crid.db, 0600. */
 int crid_store_open(struct crid_store **out, const char *state_root, struct crid_err *err);
 void crid_store_close(struct crid_store *s);
+
+/* Whether the database had no tables when opened: new, emptied or lost. */
+bool crid_store_was_empty(struct crid_store *s);
+
+/* Looks whether crid.db (or its WAL) was deleted or replaced while crid
+ * runs, and then writes it back from the open connection, logging at error
+ * level. Every use of the store does this too. */
+void crid_store_check(struct crid_store *s);
 
 struct crid_layer_record {
 	char *chain_id; /* "sha256:<hex>": the directory key */
@@ -72,6 +81,13 @@ int crid_store_layer_users_add(struct crid_store *s, const char *user, char *con
 			       struct crid_err *err);
 int crid_store_layer_users_drop(struct crid_store *s, const char *user, char ***orphans, size_t *n_orphans,
 				struct crid_err *err);
+
+/* Layers a pull is about to put in place (those not recorded yet), until
+ * an image records them or the pull gives them up: at start-up, a layer
+ * directory neither recorded nor pending is one the database lost. */
+int crid_store_layers_pending_add(struct crid_store *s, char *const *chain_ids, size_t n, struct crid_err *err);
+int crid_store_layer_pending_drop(struct crid_store *s, const char *chain_id, struct crid_err *err);
+int crid_store_layers_pending(struct crid_store *s, char ***out, size_t *n, struct crid_err *err);
 
 /* Whether a layer is recorded. */
 int crid_store_layer_known(struct crid_store *s, const char *chain_id, struct crid_err *err);

@@ -5,12 +5,15 @@
 //	criclient node     --socket S --api v1|v1alpha2 --image REF [...]
 //	criclient relist   --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
 //	criclient security --socket S --image REF --seccomp-profile FILE [--userns] [...]
+//	criclient hostile  --socket S --api v1|v1alpha2 --checks latency,decode,refusals,exec [...]
 //
 // node drives one node's work (images with and without credentials, a pod
 // with containers, exec, logs, the relist, events, errors, clean-up); relist
 // times the kubelet's relist against N running pods; security runs the pods
 // a kubelet makes for the restricted Pod Security Standard and for
-// hostUsers: false, and checks from inside that every setting took effect.
+// hostUsers: false, and checks from inside that every setting took effect;
+// hostile checks what the kubelet sees while others misbehave (latency,
+// decodable lists, refused bad requests, truncated ExecSync output).
 // Each exits 0 when every answer was right, 1 with the first wrong answer
 // otherwise, after removing whatever it created. --json FILE writes the
 // results.
@@ -215,8 +218,8 @@ func writeJSON(path string, v interface{}) error {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security --socket PATH --api v1|v1alpha2 [options]\n"+
-		"       criclient node -h, criclient relist -h, criclient security -h: the options\n")
+	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security|hostile --socket PATH --api v1|v1alpha2 [options]\n"+
+		"       criclient node -h, criclient relist -h, criclient security -h, criclient hostile -h: the options\n")
 	os.Exit(2)
 }
 
@@ -239,6 +242,8 @@ func main() {
 		scenario = relistFlags(fs)
 	case "security":
 		scenario = securityFlags(fs)
+	case "hostile":
+		scenario = hostileFlags(fs)
 	default:
 		usage()
 	}

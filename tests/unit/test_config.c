@@ -1174,6 +1174,9 @@ START_TEST(test_to_json)
 		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
 		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address", "seccomp_default",
 		"stream_address", "stream_tls_cert", "stream_tls_key", "stream_idle_timeout_s", "stream_max_sessions",
+		"grpc_max_pending_bytes", "grpc_request_timeout_s", "grpc_max_connections",
+		"grpc_preface_timeout_s", "grpc_idle_timeout_s", "max_concurrent_pulls",
+		"pull_min_bytes_per_s", "pull_rate_window_s", "state_free_reserve_bytes",
 	};
 
 	write_main(full_file);
