@@ -164,7 +164,11 @@ static int selinux_check(const Runtime__V1__SELinuxOption *o, const struct crid_
 int crid_spec_lsm(const Runtime__V1__LinuxContainerSecurityContext *sc, const struct crid_spec_host *host,
 		  json_t *process, json_t *linux_obj, struct crid_err *err)
 {
+/* The initializer names the deprecated fields too. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 	static const Runtime__V1__LinuxContainerSecurityContext none = RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+#pragma GCC diagnostic pop
 	const char *profile, *deprecated = NULL;
 	char label[1024];
 	int r, bad = 0;

@@ -118,9 +118,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_container(r->config, r->sandbox_config);
 	} else if (desc == &runtime__v1__update_container_resources_request__descriptor) {
 		const Runtime__V1__UpdateContainerResourcesRequest *r = (const void *)msg;
+		static struct crid_spec_host host;
+		static bool probed;
 		json_t *res = NULL;
 
-		if (r->linux && crid_spec_resources(r->linux, &res, &err) == 0)
+		if (!probed) {
+			crid_spec_host_probe(&host);
+			probed = true;
+		}
+		if (r->linux && crid_spec_resources(r->linux, &host, &res, &err) == 0)
 			json_decref(res);
 	} else if (desc == &runtime__v1__pull_image_request__descriptor) {
 		const Runtime__V1__PullImageRequest *r = (const void *)msg;
