@@ -115,22 +115,21 @@ static int check_pod_security(struct crid_runtime *rt, const Runtime__V1__PodSan
 	return 0;
 }
 
-/* Hands dir to the host IDs of the pod's root (inside ID 0), so that the
- * OCI runtime, already in the pod's user namespace, can reach the pod's
- * files; other users still cannot. */
-static int give_to_pod_root(const char *dir, const struct crid_pod_ns_options *o, struct crid_err *err)
+/* Lets the group of the pod's root (inside GID 0, as the host sees it)
+ * search dir: the OCI runtime, already in the pod's user namespace, must
+ * reach the pod's files, and crid's own pod init launcher, host root
+ * without capabilities, must still write there. Other users get nothing. */
+static int open_to_pod_root(const char *dir, const struct crid_pod_ns_options *o, struct crid_err *err)
 {
-	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 
-	for (size_t i = 0; i < o->n_uids; i++)
-		if (o->uids[i].inside == 0)
-			uid = o->uids[i].outside;
 	for (size_t i = 0; i < o->n_gids; i++)
 		if (o->gids[i].inside == 0)
 			gid = o->gids[i].outside;
-	if (chown(dir, uid, gid) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "give %s to the pod's root", dir);
+	if (gid == (gid_t)-1)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "the pod's user namespace maps no group 0");
+	if (chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, 0710) < 0)
+		return crid_err_set(err, CRID_INTERNAL, errno, "open %s to the pod's root", dir);
 	return 0;
 }
 
@@ -171,11 +170,10 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 		return r;
 	o.uids = ids;
 	o.gids = ids + CRID_IDMAP_MAX;
-	/* Private: the pod's /dev/shm is in it. A user-namespaced pod's root
-	 * walks through it as its owner. */
+	/* Private: the pod's /dev/shm is in it. */
 	r = crid_mkdir_private(p->dir, err);
 	if (r == 0 && o.n_uids)
-		r = give_to_pod_root(p->dir, &o, err);
+		r = open_to_pod_root(p->dir, &o, err);
 	if (r == 0 && c->log_directory && *c->log_directory)
 		r = crid_mkdir_p(c->log_directory, 0755, err); /* the kubelet may not have made it */
 	if (r < 0)
