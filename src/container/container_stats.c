@@ -199,21 +199,10 @@ static int send_stats(struct crid_runtime *rt, const Runtime__V1__ContainerStats
 		crid_container_stats_fill(rt, list[i], &u, &msgs[i]);
 		ptrs[i] = &msgs[i].stats;
 	}
-	if (stream) {
-		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
-			Runtime__V1__StreamContainerStatsResponse resp = RUNTIME__V1__STREAM_CONTAINER_STATS_RESPONSE__INIT;
-
-			resp.container_stats = ptrs + i;
-			resp.n_container_stats = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
-			r = crid_call_send(call, &resp.base, err);
-		}
-	} else {
-		Runtime__V1__ListContainerStatsResponse resp = RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT;
-
-		resp.stats = ptrs;
-		resp.n_stats = n;
-		r = crid_call_send(call, &resp.base, err);
-	}
+	r = crid_call_send_items(call,
+				 stream ? &runtime__v1__stream_container_stats_response__descriptor
+					: &runtime__v1__list_container_stats_response__descriptor,
+				 (void *const *)ptrs, n, stream ? STREAM_BATCH : 0, err);
 out:
 	for (size_t i = 0; i < n; i++)
 		crid_container_unref(list[i]);

@@ -326,22 +326,11 @@ static int send_metrics(struct crid_runtime *rt, struct crid_call *call, bool st
 		if (r == 0)
 			ptrs[filled++] = &msgs[i].pm;
 	}
-	if (r == 0 && stream) {
-		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
-			Runtime__V1__StreamPodSandboxMetricsResponse resp =
-				RUNTIME__V1__STREAM_POD_SANDBOX_METRICS_RESPONSE__INIT;
-
-			resp.pod_sandbox_metrics = ptrs + i;
-			resp.n_pod_sandbox_metrics = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
-			r = crid_call_send(call, &resp.base, err);
-		}
-	} else if (r == 0) {
-		Runtime__V1__ListPodSandboxMetricsResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_METRICS_RESPONSE__INIT;
-
-		resp.pod_metrics = ptrs;
-		resp.n_pod_metrics = n;
-		r = crid_call_send(call, &resp.base, err);
-	}
+	if (r == 0)
+		r = crid_call_send_items(call,
+					 stream ? &runtime__v1__stream_pod_sandbox_metrics_response__descriptor
+						: &runtime__v1__list_pod_sandbox_metrics_response__descriptor,
+					 (void *const *)ptrs, n, stream ? STREAM_BATCH : 0, err);
 	for (size_t i = 0; i < filled; i++)
 		pod_metrics_clear(&msgs[i]);
 	for (size_t i = 0; i < n; i++)

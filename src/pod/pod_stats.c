@@ -290,21 +290,11 @@ static int send_pod_stats(struct crid_runtime *rt, const Runtime__V1__PodSandbox
 		if (r == 0)
 			ptrs[filled++] = &msgs[i].stats;
 	}
-	if (r == 0 && stream) {
-		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
-			Runtime__V1__StreamPodSandboxStatsResponse resp = RUNTIME__V1__STREAM_POD_SANDBOX_STATS_RESPONSE__INIT;
-
-			resp.pod_sandbox_stats = ptrs + i;
-			resp.n_pod_sandbox_stats = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
-			r = crid_call_send(call, &resp.base, err);
-		}
-	} else if (r == 0) {
-		Runtime__V1__ListPodSandboxStatsResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT;
-
-		resp.stats = ptrs;
-		resp.n_stats = n;
-		r = crid_call_send(call, &resp.base, err);
-	}
+	if (r == 0)
+		r = crid_call_send_items(call,
+					 stream ? &runtime__v1__stream_pod_sandbox_stats_response__descriptor
+						: &runtime__v1__list_pod_sandbox_stats_response__descriptor,
+					 (void *const *)ptrs, n, stream ? STREAM_BATCH : 0, err);
 	for (size_t i = 0; i < filled; i++)
 		pod_msg_clear(&msgs[i]);
 	for (size_t i = 0; i < n; i++)

@@ -45,6 +45,12 @@ size_t crid_call_unsent(struct crid_call *call);
  * not block. Cleared when the call ends. */
 void crid_call_on_drain(struct crid_call *call, void (*fn)(struct crid_call *call, void *data), void *data);
 
+/* Sends items (messages of the response's one repeated field) as desc
+ * messages: all in one when batch is 0 (a List* reply, even an empty
+ * one), else batch at a time, none when there are none (a Stream* call). */
+int crid_call_send_items(struct crid_call *call, const ProtobufCMessageDescriptor *desc, void *const *items,
+			 size_t n, size_t batch, struct crid_err *err);
+
 /* Ends a call that a handler left pending: status CRID_OK, or an error with
  * its message. Later sends and finishes are ignored. Safe from any thread. */
 void crid_call_finish(struct crid_call *call, int status, const char *message);
