@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/unix_connect.h"
 #include "oci/oci_spec.h"
 #include "container/container.h"
 #include "oci/oci_runtime.h"
@@ -290,7 +291,6 @@ static int reopen_container_log(void *data, const ProtobufCMessage *request, str
 	Runtime__V1__ReopenContainerLogResponse resp = RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
 	_cleanup_close_ int fd = -1;
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char answer[256];
 	ssize_t n, got = 0;
 	int r;
@@ -305,12 +305,9 @@ static int reopen_container_log(void *data, const ProtobufCMessage *request, str
 	pthread_mutex_unlock(&c->lock);
 	if (!r)
 		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "container %s is not running", c->id);
-	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", c->dir, CRID_SHIM_CONTROL_SOCKET) >=
-	    sizeof(addr.sun_path))
-		return crid_err_set(err, CRID_INTERNAL, ENAMETOOLONG, "control socket of container %s", c->id);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return crid_err_set(err, CRID_UNAVAILABLE, errno, "reach crid-shim of container %s", c->id);
+	fd = crid_unix_connect_in(c->dir, CRID_SHIM_CONTROL_SOCKET, SOCK_STREAM);
+	if (fd < 0)
+		return crid_err_set(err, CRID_UNAVAILABLE, -fd, "reach crid-shim of container %s", c->id);
 	if (write(fd, "reopen\n", 7) != 7)
 		return crid_err_set(err, CRID_UNAVAILABLE, errno, "ask crid-shim of container %s", c->id);
 	while (got < (ssize_t)sizeof(answer) - 1) {

@@ -23,6 +23,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/proctree.h"
+#include "common/unix_connect.h"
 #include "oci/oci_runtime.h"
 #include "shim/protocol.h"
 
@@ -273,19 +274,13 @@ void crid_exec_cleanup(struct crid_exec_proc *p)
 
 int crid_attach_connect(const char *dir, int *fd, struct crid_err *err)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_close_ int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int s = crid_unix_connect_in(dir, CRID_SHIM_ATTACH_SOCKET, SOCK_SEQPACKET | SOCK_NONBLOCK);
 
-	if (dfd < 0)
-		return crid_err_set(err, CRID_FAILED_PRECONDITION, errno, "attach: container directory %s", dir);
+	if (s == -ENOENT || s == -ECONNREFUSED)
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, -s,
+				    "attach: the container's crid-shim does not serve attach");
 	if (s < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "attach: socket");
-	/* Through the directory's fd: the absolute path may not fit sun_path. */
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, CRID_SHIM_ATTACH_SOCKET);
-	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return crid_err_set(err, errno == ENOENT || errno == ECONNREFUSED ? CRID_FAILED_PRECONDITION : CRID_INTERNAL,
-				    errno, "attach: the container's crid-shim does not serve attach");
-	*fd = take_fd(&s);
+		return crid_err_set(err, CRID_INTERNAL, -s, "attach: container directory %s", dir);
+	*fd = s;
 	return 0;
 }

@@ -828,12 +828,13 @@ def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
     the crun (default) and runc handlers, with network's conflist in its CNI
     directory (a cni_helpers.BridgeNet; loopback only without one).
     searchable: the daemon's directory is made 0711 (a user namespace's root
-    must walk through it). Torn down with the leak checks; the network's
+    must walk through it). deep_run_root: the run root is nested so deep
+    that its sockets' absolute paths do not fit a socket address. Torn down with the leak checks; the network's
     bridge goes with it."""
     made = []
 
     def make(extra_registries=(), network=None, extra_config="", args=(), conflist=None,
-             searchable=False):
+             searchable=False, deep_run_root=False):
         ensure_hugetlb()  # again: another test process may have unmounted it
         if conflist is None:
             conflist = network.conflist() if network is not None else LOOPBACK_CONFLIST
@@ -841,6 +842,8 @@ def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
                            args=list(args), cni_conflist=conflist)
         if searchable:
             os.chmod(d.tmp, 0o711)
+        if deep_run_root:
+            d.run_root = os.path.join(d.tmp, "r" * 60, "run")
         try:
             d.start()
         except BaseException:

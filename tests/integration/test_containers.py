@@ -473,8 +473,11 @@ def test_exec_sync_answers_when_the_command_exits(pod_env):
     assert took < 5, f"ExecSync answered after {took:.1f}s"
 
 
-def test_reopen_container_log(pod_env):
-    env = pod_env
+@pytest.mark.parametrize("deep_run_root", [False, True], ids=["run_root", "deep_run_root"])
+def test_reopen_container_log(pod_env_factory, deep_run_root):
+    # A deep run root: the shim's control socket is out of sun_path's reach
+    # by its absolute path.
+    env = pod_env_factory(deep_run_root=deep_run_root)
     env.pull()
     pid, cfg = env.new_pod()
     cid, ccfg = env.run(pid, cfg, "logger",
