@@ -8,6 +8,7 @@
 #define CRID_POD_POD_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "common/error.h"
 #include "container/container.h" /* a pod's stats include its containers' */
@@ -47,6 +48,9 @@ void crid_pod_usage_free(struct crid_pod_usage *u);
  * ready ones only when ready_only. Never one still being created. */
 int crid_pods_matching(struct crid_runtime *rt, const Runtime__V1__PodSandboxStatsFilter *f, bool ready_only,
 		       struct crid_pod ***out, size_t *n, struct crid_err *err);
+/* A cgroup_parent that stays inside the cgroup hierarchies: relative
+ * components of letters, digits and "._-:@", none "." or "..". */
+bool crid_pod_cgroup_parent_ok(const char *parent);
 /* Gives the pod's cgroup (cgroup_parent, cgroupfs layout) the resources,
  * checked as a container's are; *applied is what was written (OCI
  * linux.resources), NULL when nothing was asked for. */

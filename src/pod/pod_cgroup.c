@@ -25,7 +25,7 @@
 
 /* "/kubepods/burstable/pod123": components of letters, digits and
  * "._-:@", none "." or "..". */
-static bool parent_ok(const char *p)
+bool crid_pod_cgroup_parent_ok(const char *p)
 {
 	const char *s = p;
 
@@ -329,7 +329,7 @@ int crid_pod_cgroup_apply(const char *parent, const Runtime__V1__LinuxContainerR
 	if (!parent || !*parent)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "linux.resources: a pod's resources need its linux.cgroup_parent");
-	if (!parent_ok(parent))
+	if (!crid_pod_cgroup_parent_ok(parent))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "linux.cgroup_parent \"%.64s\" is not a cgroup path",
 				    parent);
 	r = host->cgroup2 ? apply_v2(parent, res, err) : apply_v1(parent, res, err);

@@ -49,6 +49,12 @@ static int validate_pod_config(const Runtime__V1__PodSandboxConfig *c, struct cr
 	if (c->log_directory && *c->log_directory && (c->log_directory[0] != '/' || strstr(c->log_directory, "..")))
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 				    "config.log_directory must be an absolute path without \"..\"");
+	/* Containers' cgroups go under it even when the pod asks no resources. */
+	if (c->linux && c->linux->cgroup_parent && *c->linux->cgroup_parent &&
+	    !crid_pod_cgroup_parent_ok(c->linux->cgroup_parent))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.linux.cgroup_parent \"%.64s\" is not a cgroup path (no \".\", \"..\" or odd characters)",
+				    c->linux->cgroup_parent);
 	return crid_pod_metadata_check(c, err);
 }
 

@@ -201,6 +201,21 @@ def test_unknown_runtime_handler_leaves_nothing(pod_env):
     assert ph.procs_mentioning(env.d.run_root, exclude={env.d.pid}) == []
 
 
+@pytest.mark.parametrize("parent", ["/kubepods/../../escape", "kubepods/./x", "/kube pods", "/a\nb"],
+                         ids=["dotdot", "dot", "space", "newline"])
+def test_cgroup_parent_outside_the_hierarchy_refused(pod_env, parent):
+    # Refused even without pod resources: the containers' cgroups would go there.
+    env = pod_env
+    cfg = env.pod_config()
+    cfg.linux.cgroup_parent = parent
+    with pytest.raises(grpc.RpcError) as e:
+        env.run_pod(cfg)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.value.code(), e.value.details())
+    assert "linux.cgroup_parent" in (e.value.details() or ""), e.value.details()
+    assert env.list_pods() == []
+    assert hex64_paths(env.d.run_root) == [], "a pod's files were left behind"
+
+
 def test_same_metadata_already_exists(pod_env):
     env, a = pod_env, pod_env.api
     cfg = env.pod_config()
