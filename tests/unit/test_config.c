@@ -1171,7 +1171,7 @@ START_TEST(test_to_json)
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
-		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
+		"cni_conf_dir",    "cni_bin_dirs",	  "cdi_spec_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
 		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address", "seccomp_default",
 		"stream_address", "stream_tls_cert", "stream_tls_key", "stream_idle_timeout_s", "stream_max_sessions",
 		"grpc_max_pending_bytes", "grpc_request_timeout_s", "grpc_max_connections",
