@@ -51,8 +51,8 @@ void crid_cdi_free(struct crid_cdi *cdi);
 /* Reads the directories again now (the watch does it on every change). */
 void crid_cdi_refresh(struct crid_cdi *cdi);
 
-/* For Status' verbose info: the directories, the devices known and the
- * spec files refused with why. New reference, NULL when out of memory. */
+/* For Status' verbose info: the directories, the devices known (name →
+ * spec file) and the spec files refused with why. New reference, NULL when out of memory. */
 json_t *crid_cdi_describe(struct crid_cdi *cdi);
 
 /* The device names a container asks for: CDI_devices, then the values

@@ -273,7 +273,7 @@ void crid_cdi_free(struct crid_cdi *cdi)
 json_t *crid_cdi_describe(struct crid_cdi *cdi)
 {
 	json_auto_t *o = json_object();
-	json_t *dirs = json_array(), *devices = json_array();
+	json_t *dirs = json_array(), *devices = json_object();
 	int bad = 0;
 
 	bad |= json_object_set_new(o, "specDirs", dirs);
@@ -284,7 +284,7 @@ json_t *crid_cdi_describe(struct crid_cdi *cdi)
 		bad |= json_array_append_new(dirs, json_string(cdi->dirs[i]));
 	pthread_mutex_lock(&cdi->lock);
 	for (size_t i = 0; i < cdi->n_entries; i++)
-		bad |= json_array_append_new(devices, json_string(cdi->entries[i].qualified));
+		bad |= json_object_set_new(devices, cdi->entries[i].qualified, json_string(cdi->entries[i].file));
 	bad |= json_object_set_new(o, "errors", cdi->errors ? json_deep_copy(cdi->errors) : json_object());
 	pthread_mutex_unlock(&cdi->lock);
 	return bad ? NULL : take_ptr(&o);
