@@ -175,7 +175,7 @@ static int load_dir(struct table *t, size_t index, const char *dir)
 		_cleanup_free_ char *text = NULL, *path = NULL;
 		json_auto_t *spec = NULL;
 		struct crid_err err;
-		size_t len;
+		size_t len = 0;
 
 		if (r < 0 || name[0] == '.' || !(yaml || has_suffix(name, ".json")))
 			continue;

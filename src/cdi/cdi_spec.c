@@ -35,6 +35,11 @@ static int bad(struct ctx *c, const char *where, const char *what)
 	return crid_err_set(c->err, CRID_INVALID_ARGUMENT, 0, "%s: %s", where, what);
 }
 
+static int bad_field(struct ctx *c, const char *where, const char *field, const char *what)
+{
+	return crid_err_set(c->err, CRID_INVALID_ARGUMENT, 0, "%s.%s: %s", where, field, what);
+}
+
 static bool env_ok(const char *s)
 {
 	const char *eq = strchr(s, '=');
@@ -256,23 +261,19 @@ static int check_node(struct ctx *c, const char *where, const json_t *n)
 {
 	const char *type, *perms;
 	int r = check_fields(c, where, n, node_fields, CRID_ARRAY_SIZE(node_fields));
-	char path[512];
 
 	if (r < 0)
 		return r;
 	type = json_string_value(json_object_get(n, "type"));
 	if (type && *type && strcmp(type, "b") && strcmp(type, "c") && strcmp(type, "u") && strcmp(type, "p")) {
-		snprintf(path, sizeof(path), "%s.type", where);
-		return bad(c, path, "expected \"b\", \"c\", \"u\" or \"p\"");
+		return bad_field(c, where, "type", "expected \"b\", \"c\", \"u\" or \"p\"");
 	}
 	perms = json_string_value(json_object_get(n, "permissions"));
 	if (perms && strspn(perms, "rwm") != strlen(perms)) {
-		snprintf(path, sizeof(path), "%s.permissions", where);
-		return bad(c, path, "only r, w and m are allowed");
+		return bad_field(c, where, "permissions", "only r, w and m are allowed");
 	}
 	if (json_integer_value(json_object_get(n, "fileMode")) > 07777) {
-		snprintf(path, sizeof(path), "%s.fileMode", where);
-		return bad(c, path, "more than permission bits (07777)");
+		return bad_field(c, where, "fileMode", "more than permission bits (07777)");
 	}
 	return 0;
 }
@@ -280,13 +281,11 @@ static int check_node(struct ctx *c, const char *where, const json_t *n)
 static int check_hook(struct ctx *c, const char *where, const json_t *h)
 {
 	int r = check_fields(c, where, h, hook_fields, CRID_ARRAY_SIZE(hook_fields));
-	char path[512];
 
 	if (r < 0)
 		return r;
 	if (!hook_name_ok(json_string_value(json_object_get(h, "hookName")))) {
-		snprintf(path, sizeof(path), "%s.hookName", where);
-		return bad(c, path,
+		return bad_field(c, where, "hookName",
 			   "expected prestart, createRuntime, createContainer, startContainer, poststart or poststop");
 	}
 	return 0;
@@ -295,13 +294,11 @@ static int check_hook(struct ctx *c, const char *where, const json_t *h)
 static int check_mount(struct ctx *c, const char *where, const json_t *m)
 {
 	int r = check_fields(c, where, m, mount_fields, CRID_ARRAY_SIZE(mount_fields));
-	char path[512];
 
 	if (r < 0)
 		return r;
 	if (!*json_string_value(json_object_get(m, "hostPath"))) {
-		snprintf(path, sizeof(path), "%s.hostPath", where);
-		return bad(c, path, "is empty");
+		return bad_field(c, where, "hostPath", "is empty");
 	}
 	return 0;
 }
