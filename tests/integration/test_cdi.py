@@ -155,12 +155,13 @@ def node_line(path, kind, major, minor, mode, owner):
     return f"{path} {kind} {major:x}:{minor:x} {mode} {owner}"
 
 
-def test_devices_env_and_mounts_in_the_container(pod_env_factory, specs, loop_device):
+@pytest.mark.parametrize("handler", ["crun", "runc"])
+def test_devices_env_and_mounts_in_the_container(pod_env_factory, specs, loop_device, handler):
     dev, lmaj, lmin = loop_device
     specs.write("test.json", base_spec(specs, loop_device))
     env = cdi_env(pod_env_factory, specs)
     env.pull()
-    pid, pcfg = env.new_pod()
+    pid, pcfg = env.new_pod(runtime_handler=handler)
     c = with_cdi(env.ctr_config("cdi", ["sh", "-c", PROBE]),
                  f"{KIND}=null", f"{KIND}=zero", f"{KIND}=loop")
     cid = env.create(pid, pcfg, c)
@@ -212,7 +213,8 @@ def test_all_and_a_device_named_all(pod_env_factory, specs, loop_device):
     assert "gpu=all," in out and "gpu0-node" not in out, out
 
 
-def test_hooks_reach_the_runtime(pod_env_factory, specs):
+@pytest.mark.parametrize("handler", ["crun", "runc"])
+def test_hooks_reach_the_runtime(pod_env_factory, specs, handler):
     marker = os.path.join(specs.markers, "createContainer")
     runtime_marker = os.path.join(specs.markers, "createRuntime")
     poststop = os.path.join(specs.markers, "poststop")
@@ -228,7 +230,7 @@ def test_hooks_reach_the_runtime(pod_env_factory, specs):
         ]}}]})
     env = cdi_env(pod_env_factory, specs)
     env.pull()
-    pid, pcfg = env.new_pod()
+    pid, pcfg = env.new_pod(runtime_handler=handler)
     c = with_cdi(env.ctr_config("hooked", ["sh", "-c", "echo up; sleep 300"]), "example.com/hooked=h")
     cid = env.create(pid, pcfg, c)
     env.start(cid)
