@@ -67,7 +67,9 @@ static void *watch_main(void *data)
 	struct crid_cdi *cdi = w->cdi;
 	bool missing = false;
 
-	rewatch(w, &missing);
+	/* A directory that appeared since the start: its specs too. */
+	if (rewatch(w, &missing))
+		crid_cdi_refresh(cdi);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = cdi->stop_fd, .events = POLLIN } };
 		bool changed = false;

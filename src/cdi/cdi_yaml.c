@@ -112,7 +112,8 @@ static int convert(struct conv *c, const yaml_node_t *n, int depth, json_t **out
 	case YAML_SCALAR_NODE:
 		v = scalar(n);
 		if (!v)
-			return crid_err_set(c->err, CRID_INVALID_ARGUMENT, 0, "YAML line %zu: a value holds a NUL byte",
+			return crid_err_set(c->err, CRID_INVALID_ARGUMENT, 0,
+					    "YAML line %zu: a value holds a NUL byte or is not UTF-8",
 					    n->start_mark.line + 1);
 		break;
 	case YAML_SEQUENCE_NODE:

@@ -419,3 +419,44 @@ def test_crictl_annotations(pod_env_factory, specs, loop_device):
     assert f"{KIND}=gone" in r.err and "InvalidArgument" in r.err, r.err
     assert [x for x in c.json("ps", "-a", "-o", "json")["containers"]
             if x["metadata"]["name"] == "bad"] == []
+
+
+def test_go_client(pod_env_factory, specs, loop_device):
+    """The Go client as a kubelet of 1.28 and later: the devices in
+    CDI_devices, Status' verbose info listing them, an unknown one
+    refused."""
+    from test_go_client import CRICLIENT, assert_ok, run_client
+    if not os.access(CRICLIENT, os.X_OK):
+        pytest.fail(f"{CRICLIENT} is missing: `make criclient` builds it", pytrace=False)
+    specs.write("test.json", base_spec(specs, loop_device))
+    env = cdi_env(pod_env_factory, specs)
+    rc, out, res = run_client(env, CRICLIENT, "cdi", "v1", [
+        "--image", env.image(),
+        "--devices", f"{KIND}=null,{KIND}=loop",
+        "--check", "stat -c '%n %t:%T' /dev/cdi-null; test -e /dev/cdi-zero || echo no-zero; "
+                   "echo $CDI_SPEC,$CDI_NULL",
+        "--want", "/dev/cdi-null 1:3\nno-zero\nexample,yes\n",
+        "--unknown", f"{KIND}=missing"], timeout=120)
+    assert_ok(rc, out, res, "criclient cdi")
+    assert len(res["pods"]) == 1 and len(res["containers"]) == 1, res
+
+
+def test_directory_made_after_start(pod_env_factory, specs):
+    """/var/run/cdi often appears only when a device plugin starts: a spec
+    directory missing at start is watched once it exists."""
+    os.rmdir(specs.dirs[1])
+    env = cdi_env(pod_env_factory, specs)
+    assert cdi_info(env)["devices"] == {}
+    os.makedirs(specs.dirs[1])
+    specs.write("plugin.json", {"cdiVersion": "0.5.0", "kind": "example.com/plugin", "devices": [
+        {"name": "p0", "containerEdits": {"env": ["PLUGIN=p0"]}}]}, dir_index=1)
+    info = wait_devices(env, ["example.com/plugin=p0"], timeout=15)
+    assert info["devices"]["example.com/plugin=p0"] == os.path.join(specs.dirs[1], "plugin.json")
+    # And a later change in it is seen as well.
+    specs.write("plugin.json", {"cdiVersion": "0.5.0", "kind": "example.com/plugin", "devices": [
+        {"name": "p1", "containerEdits": {"env": ["PLUGIN=p1"]}}]}, dir_index=1)
+    deadline = time.monotonic() + 10
+    while "example.com/plugin=p0" in cdi_info(env)["devices"]:
+        assert time.monotonic() < deadline, cdi_info(env)
+        time.sleep(0.1)
+    assert "example.com/plugin=p1" in cdi_info(env)["devices"]
