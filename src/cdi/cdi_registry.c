@@ -89,7 +89,6 @@ static int read_spec_file(int dfd, const char *name, char **text, size_t *len, s
 
 static int add_error(struct table *t, const char *file, const char *msg)
 {
-	log_warn("CDI spec file refused", "file", file, "error", msg);
 	if (!t->errors && !(t->errors = json_object()))
 		return -ENOMEM;
 	return json_object_set_new(t->errors, file, json_string(msg));
@@ -217,6 +216,16 @@ void crid_cdi_refresh(struct crid_cdi *cdi)
 		return;
 	}
 	pthread_mutex_lock(&cdi->lock);
+	/* Each refusal is logged once, not again at every reload. */
+	{
+		const char *file;
+		json_t *msg;
+
+		json_object_foreach(t.errors, file, msg) {
+			if (!json_equal(msg, json_object_get(cdi->errors, file)))
+				log_warn("CDI spec file refused", "file", file, "error", json_string_value(msg));
+		}
+	}
 	entries_free(cdi->entries, cdi->n_entries);
 	json_decref(cdi->errors);
 	cdi->entries = t.v;

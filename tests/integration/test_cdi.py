@@ -368,6 +368,9 @@ def test_malformed_specs_do_not_break_the_valid_ones(pod_env_factory, specs, loo
          "devices": [{"name": "a", "containerEdits": {"env": ["A=1"], "additionalGids": [4242]}}]}))
     info = wait_devices(env, ["example.com/x=a"])
     assert os.path.join(specs.dirs[0], "c-bad-version.json") not in info["errors"]
+    # Logged when refused, not again at each reload since.
+    refused = [ln for ln in env.d.stderr().splitlines() if "CDI spec file refused" in ln]
+    assert sum("a-not-json.json" in ln for ln in refused) == 1, refused
     c = with_cdi(env.ctr_config("gids", ["sh", "-c", "echo a=$A; id -G"]), "example.com/x=a")
     cid = env.create(pid, pcfg, c)
     env.start(cid)
