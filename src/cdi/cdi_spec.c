@@ -445,7 +445,8 @@ static int check_spec(struct ctx *c, const json_t *spec)
 		if (edits_empty(json_object_get(d, "containerEdits")))
 			return crid_err_set(c->err, CRID_INVALID_ARGUMENT, 0, "%s: no edits", where);
 	}
-	if (json_object_get(spec, "containerEdits"))
+	/* Optional: absent or null is none. */
+	if (json_object_get(spec, "containerEdits") && !json_is_null(json_object_get(spec, "containerEdits")))
 		return check_edits(c, "containerEdits", json_object_get(spec, "containerEdits"));
 	return 0;
 }

@@ -218,6 +218,7 @@ def test_hooks_reach_the_runtime(pod_env_factory, specs, handler):
     marker = os.path.join(specs.markers, "createContainer")
     runtime_marker = os.path.join(specs.markers, "createRuntime")
     poststop = os.path.join(specs.markers, "poststop")
+    poststart = os.path.join(specs.markers, "poststart")
     specs.write("hooks.json", {
         "cdiVersion": "0.3.0", "kind": "example.com/hooked",
         "devices": [{"name": "h", "containerEdits": {"hooks": [
@@ -227,22 +228,30 @@ def test_hooks_reach_the_runtime(pod_env_factory, specs, handler):
              "args": ["sh", "-c", f"echo runtime > {runtime_marker}"]},
             {"hookName": "poststop", "path": "/bin/sh",
              "args": ["sh", "-c", f"echo stopped > {poststop}"], "timeout": 10},
+            # In the container, before its process: the path is the image's.
+            {"hookName": "startContainer", "path": "/bin/sh",
+             "args": ["sh", "-c", "echo in-container > /tmp/start-marker"]},
+            {"hookName": "poststart", "path": "/bin/sh",
+             "args": ["sh", "-c", f"echo started > {poststart}"]},
         ]}}]})
     env = cdi_env(pod_env_factory, specs)
     env.pull()
     pid, pcfg = env.new_pod(runtime_handler=handler)
-    c = with_cdi(env.ctr_config("hooked", ["sh", "-c", "echo up; sleep 300"]), "example.com/hooked=h")
+    c = with_cdi(env.ctr_config("hooked", ["sh", "-c", "echo up; cat /tmp/start-marker; sleep 300"]),
+                 "example.com/hooked=h")
     cid = env.create(pid, pcfg, c)
     env.start(cid)
-    env.wait_output(pcfg, c, "up")
+    env.wait_output(pcfg, c, "in-container")
     hooks = ph.info_json(env.status_resp(cid, verbose=True))["runtimeSpec"]["hooks"]
     assert hooks["createContainer"] == [{"path": "/bin/sh", "args": ["sh", "-c", f"echo $MARK > {marker}"],
                                          "env": ["MARK=created"]}], hooks
-    assert set(hooks) == {"createContainer", "createRuntime", "poststop"}, hooks
+    assert set(hooks) == {"createContainer", "createRuntime", "startContainer", "poststart", "poststop"}, hooks
     with open(marker) as f:
         assert f.read() == "created\n"
     with open(runtime_marker) as f:
         assert f.read() == "runtime\n"
+    with open(poststart) as f:
+        assert f.read() == "started\n"
     assert not os.path.exists(poststop)
     env.stop(cid)
     env.remove(cid)

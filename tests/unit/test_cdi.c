@@ -47,6 +47,25 @@ START_TEST(test_every_version)
 }
 END_TEST
 
+/* Optional fields may be null, as Go's encoders write them. */
+START_TEST(test_nulls)
+{
+	json_t *spec = parse_ok("{\"cdiVersion\": \"0.6.0\", \"kind\": \"a.com/b\", \"annotations\": null, "
+				"\"containerEdits\": null, \"devices\": [{\"name\": \"a\", \"containerEdits\": "
+				"{\"env\": [\"A=1\"], \"hooks\": null, \"deviceNodes\": [{\"path\": \"/dev/null\", "
+				"\"hostPath\": null, \"type\": null}]}}]}",
+				false);
+	json_auto_t *merged = json_object();
+	struct crid_err err;
+	json_t *d = json_array_get(json_object_get(spec, "devices"), 0);
+
+	ck_assert_int_eq(crid_cdi_edits_merge(merged, json_object_get(spec, "containerEdits"), "a.com/b=a", &err), 0);
+	ck_assert_int_eq(crid_cdi_edits_merge(merged, json_object_get(d, "containerEdits"), "a.com/b=a", &err), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(merged, "deviceNodes")), 1);
+	json_decref(spec);
+}
+END_TEST
+
 START_TEST(test_full_yaml)
 {
 	static const char text[] = "cdiVersion: 0.7.0\n"
@@ -336,6 +355,7 @@ static Suite *cdi_suite(void)
 
 	tcase_add_loop_test(tc, test_every_version, 0, (int)CRID_ARRAY_SIZE(versions));
 	tcase_add_test(tc, test_full_yaml);
+	tcase_add_test(tc, test_nulls);
 	tcase_add_loop_test(tc, test_refused, 0, (int)CRID_ARRAY_SIZE(bad));
 	tcase_add_test(tc, test_qualified_names);
 	tcase_add_test(tc, test_merge_and_apply);
