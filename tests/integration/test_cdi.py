@@ -349,6 +349,9 @@ def test_malformed_specs_do_not_break_the_valid_ones(pod_env_factory, specs, loo
         "h-bad-hook.json": json.dumps({"cdiVersion": "0.6.0", "kind": "example.com/x",
                                        "devices": [{"name": "a", "containerEdits": {
                                            "hooks": [{"hookName": "whenever", "path": "/bin/true"}]}}]}),
+        # The same device again in the same directory: the first file keeps it.
+        "z-duplicate.json": json.dumps({"cdiVersion": "0.6.0", "kind": KIND,
+                                        "devices": [{"name": "null", "containerEdits": {"env": ["DUP=1"]}}]}),
     }
     for name, text in broken.items():
         specs.write(name, None, text=text)
@@ -362,6 +365,9 @@ def test_malformed_specs_do_not_break_the_valid_ones(pod_env_factory, specs, loo
     assert "bogus" in errors[os.path.join(specs.dirs[0], "e-unknown-field.json")]
     assert "0.7.0" in errors[os.path.join(specs.dirs[0], "f-too-new.json")]
     assert "hookName" in errors[os.path.join(specs.dirs[0], "h-bad-hook.json")]
+    test_json = os.path.join(specs.dirs[0], "test.json")
+    assert test_json in errors[os.path.join(specs.dirs[0], "z-duplicate.json")]
+    assert info["devices"][f"{KIND}=null"] == test_json, info
     assert not any(d.startswith("example.com/x=") for d in info["devices"]), info
     assert "CDI spec file refused" in env.d.stderr()
     env.pull()
