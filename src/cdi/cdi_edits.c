@@ -93,7 +93,7 @@ static int complete_node(const json_t *n, json_t **out, struct crid_err *err)
 	const char *perms = json_string_value(json_object_get(n, "permissions"));
 	json_int_t major = json_integer_value(json_object_get(n, "major"));
 	json_int_t minor = json_integer_value(json_object_get(n, "minor"));
-	json_t *mode = json_object_get(n, "fileMode");
+	json_t *mode = json_is_integer(json_object_get(n, "fileMode")) ? json_object_get(n, "fileMode") : NULL;
 	json_auto_t *o = NULL, *host_mode = NULL;
 	char t[2] = { 0, 0 };
 	struct stat st;
@@ -136,9 +136,10 @@ static int complete_node(const json_t *n, json_t **out, struct crid_err *err)
 	}
 	if (mode || host_mode)
 		bad |= json_object_set(o, "fileMode", mode ? mode : host_mode);
-	if (json_object_get(n, "uid"))
+	/* Absent or null: the runtime's default owner. */
+	if (json_is_integer(json_object_get(n, "uid")))
 		bad |= json_object_set(o, "uid", json_object_get(n, "uid"));
-	if (json_object_get(n, "gid"))
+	if (json_is_integer(json_object_get(n, "gid")))
 		bad |= json_object_set(o, "gid", json_object_get(n, "gid"));
 	bad |= json_object_set_new(o, "permissions", json_string(perms && *perms ? perms : "rwm"));
 	if (bad)
@@ -303,12 +304,22 @@ int crid_cdi_edits_merge(json_t *merged, const json_t *e, const char *owner, str
 	    (r = merge_gids(merged, json_object_get(e, "additionalGids"), err)) < 0)
 		return r;
 	if (json_is_object(rdt)) {
+		json_auto_t *set = json_object();
+		const char *key;
+		json_t *v;
 		bool dup;
 
-		r = claim(merged, "intelRdt", rdt, json_object_get(merged, "intelRdt"), owner, &dup, err);
+		/* Null members are unset ones: the runtime is not shown them. */
+		if (!set)
+			return crid_err_nomem(err, "CDI edits");
+		json_object_foreach((json_t *)rdt, key, v) {
+			if (!json_is_null(v) && json_object_set(set, key, v) < 0)
+				return crid_err_nomem(err, "CDI edits");
+		}
+		r = claim(merged, "intelRdt", set, json_object_get(merged, "intelRdt"), owner, &dup, err);
 		if (r < 0)
 			return r;
-		if (!dup && json_object_set(merged, "intelRdt", (json_t *)rdt) < 0)
+		if (!dup && json_object_set(merged, "intelRdt", set) < 0)
 			return crid_err_nomem(err, "CDI edits");
 	}
 	return 0;

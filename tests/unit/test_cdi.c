@@ -53,7 +53,7 @@ START_TEST(test_nulls)
 	json_t *spec = parse_ok("{\"cdiVersion\": \"0.6.0\", \"kind\": \"a.com/b\", \"annotations\": null, "
 				"\"containerEdits\": null, \"devices\": [{\"name\": \"a\", \"containerEdits\": "
 				"{\"env\": [\"A=1\"], \"hooks\": null, \"deviceNodes\": [{\"path\": \"/dev/null\", "
-				"\"hostPath\": null, \"type\": null}]}}]}",
+				"\"hostPath\": null, \"type\": null, \"fileMode\": null, \"uid\": null}]}}]}",
 				false);
 	json_auto_t *merged = json_object();
 	struct crid_err err;
@@ -62,6 +62,9 @@ START_TEST(test_nulls)
 	ck_assert_int_eq(crid_cdi_edits_merge(merged, json_object_get(spec, "containerEdits"), "a.com/b=a", &err), 0);
 	ck_assert_int_eq(crid_cdi_edits_merge(merged, json_object_get(d, "containerEdits"), "a.com/b=a", &err), 0);
 	ck_assert_uint_eq(json_array_size(json_object_get(merged, "deviceNodes")), 1);
+	d = json_array_get(json_object_get(merged, "deviceNodes"), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "fileMode")), 0666); /* the host's */
+	ck_assert_ptr_null(json_object_get(d, "uid"));
 	json_decref(spec);
 }
 END_TEST
@@ -226,7 +229,7 @@ START_TEST(test_merge_and_apply)
 			       "\"additionalGids\": [0, 7]}");
 	json_auto_t *b = edits("{\"env\": [\"S=spec\"], \"deviceNodes\": [{\"path\": \"/dev/p\", \"type\": \"p\"}], "
 			       "\"hooks\": [{\"hookName\": \"poststart\", \"path\": \"/x\"}], \"additionalGids\": [7, "
-			       "8], \"intelRdt\": {\"closID\": \"c\"}}");
+			       "8], \"intelRdt\": {\"closID\": \"c\", \"memBwSchema\": null}}");
 	json_auto_t *spec = edits("{\"process\": {\"env\": [\"A=0\", \"PATH=/bin\"], \"user\": {\"uid\": 0, \"gid\": 0, "
 				  "\"additionalGids\": [0]}}, \"mounts\": [{\"destination\": \"/c\", \"source\": \"/old\"}], "
 				  "\"linux\": {\"resources\": {\"devices\": []}}}");
@@ -267,6 +270,7 @@ START_TEST(test_merge_and_apply)
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(spec, "linux"), "intelRdt"),
 							   "closID")),
 			 "c");
+	ck_assert_uint_eq(json_object_size(json_object_get(json_object_get(spec, "linux"), "intelRdt")), 1);
 	ck_assert_int_eq(crid_cdi_apply(NULL, spec, &err), 0);
 }
 END_TEST
