@@ -2,6 +2,9 @@
  * application of container edits (src/cdi/): valid specs of every
  * version, refusals naming the field, conflicts naming both devices. */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cdi/cdi.h"
@@ -352,6 +355,37 @@ START_TEST(test_requested)
 }
 END_TEST
 
+/* The sample spec of README.md (the YAML block after its
+ * "# /etc/cdi/example.yaml" line) is valid as shown. */
+START_TEST(test_readme_sample)
+{
+	static const char self[] = "tests/unit/test_cdi.c";
+	const char *file = __FILE__;
+	size_t prefix = strlen(file) - strlen(self);
+	_cleanup_free_ char *text = calloc(1, 1 << 17);
+	char path[4096];
+	char *start, *end;
+	json_t *spec;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(file + prefix, self);
+	snprintf(path, sizeof(path), "%.*sREADME.md", (int)prefix, file);
+	f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	ck_assert_uint_gt(fread(text, 1, (1 << 17) - 1, f), 0);
+	fclose(f);
+	start = strstr(text, "# /etc/cdi/example.yaml\n");
+	ck_assert_ptr_nonnull(start);
+	end = strstr(start, "```");
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	spec = parse_ok(start, true);
+	ck_assert_str_eq(json_string_value(json_object_get(spec, "kind")), "example.com/accel");
+	json_decref(spec);
+}
+END_TEST
+
 static Suite *cdi_suite(void)
 {
 	Suite *s = suite_create("cdi");
@@ -366,6 +400,7 @@ static Suite *cdi_suite(void)
 	tcase_add_loop_test(tc, test_conflicts_name_both, 0, (int)CRID_ARRAY_SIZE(conflicts));
 	tcase_add_test(tc, test_missing_host_device);
 	tcase_add_test(tc, test_requested);
+	tcase_add_test(tc, test_readme_sample);
 	suite_add_tcase(s, tc);
 	return s;
 }
