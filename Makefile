@@ -99,7 +99,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
 # seeds of tests/fuzz/corpus/<target>, plus what it finds, kept in
 # build/fuzz/corpus/<target>); findings are written to build/fuzz/findings.
 # make fuzz-check (part of make check): each target briefly on its seeds.
-FUZZ_TARGETS := grpc request reference manifest challenge unpack config
+FUZZ_TARGETS := grpc request reference manifest challenge unpack config cdi
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 4
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)

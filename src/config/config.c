@@ -468,6 +468,46 @@ int crid_config_set_cni_bin_path(struct crid_config *cfg, const char *path, stru
 	return crid_config_set_cni_bin_dirs(cfg, dirs, n, err);
 }
 
+int crid_config_set_cdi_spec_dirs(struct crid_config *cfg, const char *const *dirs, size_t n,
+				  struct crid_err *err)
+{
+	char **copy;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		if ((r = crid_config_check_cni_bin_dir(dirs[i], err)) < 0)
+			return r;
+	copy = calloc(n + 1, sizeof(*copy));
+	if (!copy)
+		return crid_err_nomem(err, "cdi_spec_dirs");
+	for (size_t i = 0; i < n; i++) {
+		if (!(copy[i] = strdup(dirs[i]))) {
+			free_dirs(copy, i);
+			return crid_err_nomem(err, "cdi_spec_dirs");
+		}
+	}
+	free_dirs(cfg->cdi_spec_dirs, cfg->n_cdi_spec_dirs);
+	cfg->cdi_spec_dirs = copy;
+	cfg->n_cdi_spec_dirs = n;
+	return 0;
+}
+
+int crid_config_set_cdi_spec_path(struct crid_config *cfg, const char *path, struct crid_err *err)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_free_ const char **dirs = NULL;
+	size_t n = 0;
+	char *save = NULL;
+
+	if (!copy || !(dirs = calloc(strlen(path) / 2 + 1, sizeof(*dirs))))
+		return crid_err_nomem(err, "cdi_spec_dirs");
+	if (path[0] == ':' || strstr(path, "::") || (*path && path[strlen(path) - 1] == ':'))
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" holds an empty directory", path);
+	for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+		dirs[n++] = tok;
+	return crid_config_set_cdi_spec_dirs(cfg, dirs, n, err);
+}
+
 static int set_defaults(struct crid_config *cfg, struct crid_err *err)
 {
 	int r;
@@ -484,7 +524,10 @@ static int set_defaults(struct crid_config *cfg, struct crid_err *err)
 		if (r < 0)
 			return r;
 	}
-	return crid_config_set_cni_bin_path(cfg, CRID_DEFAULT_CNI_BIN_DIRS, err);
+	r = crid_config_set_cni_bin_path(cfg, CRID_DEFAULT_CNI_BIN_DIRS, err);
+	if (r < 0)
+		return r;
+	return crid_config_set_cdi_spec_path(cfg, CRID_DEFAULT_CDI_SPEC_DIRS, err);
 }
 
 /* Reads one YAML file. *found is false when it does not exist and
@@ -710,6 +753,7 @@ void crid_config_free(struct crid_config *cfg)
 	crid_config_registries_free(cfg);
 	free(cfg->cni_conf_dir);
 	free_dirs(cfg->cni_bin_dirs, cfg->n_cni_bin_dirs);
+	free_dirs(cfg->cdi_spec_dirs, cfg->n_cdi_spec_dirs);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -758,6 +802,12 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_cni_bin_dirs; i++)
 		if (json_array_append_new(bin_dirs, json_string(cfg->cni_bin_dirs[i])) < 0)
+			return NULL;
+	bin_dirs = json_array();
+	if (json_object_set_new(o, "cdi_spec_dirs", bin_dirs) < 0)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_cdi_spec_dirs; i++)
+		if (json_array_append_new(bin_dirs, json_string(cfg->cdi_spec_dirs[i])) < 0)
 			return NULL;
 	runtimes = json_object();
 	if (json_object_set_new(o, "runtimes", runtimes) < 0)

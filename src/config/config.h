@@ -20,6 +20,7 @@
 #define CRID_DEFAULT_STATE_ROOT "/var/lib/crid"
 #define CRID_DEFAULT_CNI_CONF_DIR "/etc/cni/net.d"
 #define CRID_DEFAULT_CNI_BIN_DIRS "/opt/cni/bin:/usr/lib/cni"
+#define CRID_DEFAULT_CDI_SPEC_DIRS "/etc/cdi:/var/run/cdi"
 
 enum crid_cgroup_driver {
 	CRID_CGROUP_CGROUPFS = 0,
@@ -93,6 +94,8 @@ struct crid_config {
 	char **cni_bin_dirs;	       /* where plugins are looked for, in order; never empty */
 	size_t n_cni_bin_dirs;
 	unsigned cni_plugin_timeout_s; /* one plugin call longer than this is killed */
+	char **cdi_spec_dirs;	       /* CDI specs; a later directory overrides; empty: CDI off */
+	size_t n_cdi_spec_dirs;
 	unsigned event_queue_length;	  /* events queued per slow subscriber */
 	unsigned layer_usage_period_s;	  /* writable layers measured this often */
 	unsigned layer_usage_files_per_s; /* the walker's pace */

@@ -38,6 +38,9 @@ static const struct special_flag specials[] = {
 	  "never contact registry HOST itself, only its mirrors; repeatable" },
 	{ "--cni-bin-dirs", CRID_ARG_CNI_BIN_DIRS, "DIR[:DIR...]",
 	  "where CNI plugins are looked for, in order; replaces the list (default " CRID_DEFAULT_CNI_BIN_DIRS ")" },
+	{ "--cdi-spec-dirs", CRID_ARG_CDI_SPEC_DIRS, "DIR[:DIR...]",
+	  "CDI spec directories, later ones overriding earlier ones; replaces the list, \"\" turns CDI off "
+	  "(default " CRID_DEFAULT_CDI_SPEC_DIRS ")" },
 	{ "--help", CRID_ARG_HELP, NULL, "print this help and exit" },
 	{ "--version", CRID_ARG_VERSION, NULL, "print the version and exit" },
 };
@@ -258,6 +261,11 @@ int crid_config_apply_args(struct crid_config *cfg, const struct crid_args *args
 			break;
 		case CRID_ARG_CNI_BIN_DIRS:
 			r = crid_config_set_cni_bin_path(cfg, a->value, err);
+			if (r < 0)
+				return crid_err_wrap(err, "%s: ", a->flag);
+			break;
+		case CRID_ARG_CDI_SPEC_DIRS:
+			r = crid_config_set_cdi_spec_path(cfg, a->value, err);
 			if (r < 0)
 				return crid_err_wrap(err, "%s: ", a->flag);
 			break;

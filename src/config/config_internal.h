@@ -92,6 +92,12 @@ int crid_config_set_cni_bin_dirs(struct crid_config *cfg, const char *const *dir
 				 struct crid_err *err);
 int crid_config_set_cni_bin_path(struct crid_config *cfg, const char *path, struct crid_err *err);
 
+/* CDI spec directories: absolute, without ':'; the list replaces the one
+ * before and may be empty (CDI off); the path form is "DIR:DIR". */
+int crid_config_set_cdi_spec_dirs(struct crid_config *cfg, const char *const *dirs, size_t n,
+				  struct crid_err *err);
+int crid_config_set_cdi_spec_path(struct crid_config *cfg, const char *path, struct crid_err *err);
+
 /* Applies one YAML file to cfg; errors read "path:line: reason". */
 int crid_config_read_yaml(struct crid_config *cfg, const char *path, FILE *f,
 			  struct crid_err *err);
@@ -106,6 +112,7 @@ enum crid_arg_kind {
 	CRID_ARG_REGISTRY_CA,
 	CRID_ARG_REGISTRY_MIRRORS_ONLY,
 	CRID_ARG_CNI_BIN_DIRS,
+	CRID_ARG_CDI_SPEC_DIRS,
 	CRID_ARG_CONFIG,
 	CRID_ARG_CONFIG_DIR,
 	CRID_ARG_HELP,

@@ -565,6 +565,37 @@ static int apply_cni_bin_dirs(struct yctx *c, const yaml_node_t *list)
 	return 0;
 }
 
+/* Like cni_bin_dirs, but the list may be empty: no CDI. */
+static int apply_cdi_spec_dirs(struct yctx *c, const yaml_node_t *list)
+{
+	_cleanup_free_ const char **dirs = NULL;
+	size_t n = 0;
+	int r;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return yerr(c, list, "cdi_spec_dirs: expected a list of directories, found %s", kind_of(list));
+	dirs = calloc((size_t)(list->data.sequence.items.top - list->data.sequence.items.start) + 1,
+		      sizeof(*dirs));
+	if (!dirs)
+		return crid_err_nomem(c->err, "cdi_spec_dirs");
+	for (yaml_node_item_t *i = list->data.sequence.items.start; i < list->data.sequence.items.top;
+	     i++) {
+		const yaml_node_t *item = yaml_document_get_node(c->doc, *i);
+
+		r = scalar_value(c, item, item, "cdi_spec_dirs", &dirs[n]);
+		if (r < 0)
+			return r;
+		r = crid_config_check_cni_bin_dir(dirs[n], c->err);
+		if (r < 0)
+			return ywrap(c, item, "cdi_spec_dirs");
+		n++;
+	}
+	r = crid_config_set_cdi_spec_dirs(c->cfg, dirs, n, c->err);
+	if (r < 0)
+		return ywrap(c, list, "cdi_spec_dirs");
+	return 0;
+}
+
 /* The top-level keys whose values are not single values. */
 static const struct {
 	const char *key;
@@ -574,6 +605,7 @@ static const struct {
 	{ "pinned_images", apply_pinned_images },
 	{ "registries", apply_registries },
 	{ "cni_bin_dirs", apply_cni_bin_dirs },
+	{ "cdi_spec_dirs", apply_cdi_spec_dirs },
 };
 
 static int apply_root(struct yctx *c, const yaml_node_t *root)

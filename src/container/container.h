@@ -135,10 +135,12 @@ int crid_container_userns(const struct crid_pod *pod, const Runtime__V1__Contain
 /* The host ID that ID 0 of the mappings maps to. */
 uint32_t crid_container_userns_root(Runtime__V1__IDMapping *const *m, size_t n);
 /* Writes <dir>/config.json and keeps c->process and c->resources. sources:
- * the staged mount sources (crid_container_stage_mounts). */
+ * the staged mount sources (crid_container_stage_mounts); cdi_edits: the
+ * resolved edits of the container's CDI devices (NULL: none). */
 int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
 				const struct crid_container_image *img, const struct crid_spec_host *host,
-				const Runtime__V1__UserNamespace *userns, char *const *sources, struct crid_err *err);
+				const Runtime__V1__UserNamespace *userns, char *const *sources, const json_t *cdi_edits,
+				struct crid_err *err);
 
 /* The container's mounts (container_mounts.c). The root file system at
  * c->rootfs: the image's layers under a private writable layer in

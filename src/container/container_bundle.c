@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cdi/cdi.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "container/container.h"
@@ -256,7 +257,8 @@ static int target_pid_ns(struct crid_runtime *rt, const struct crid_container *c
 /* The bundle: config.json built from the image, the config and the pod. */
 int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
 				const struct crid_container_image *img, const struct crid_spec_host *host,
-				const Runtime__V1__UserNamespace *userns, char *const *sources, struct crid_err *err)
+				const Runtime__V1__UserNamespace *userns, char *const *sources, const json_t *cdi_edits,
+				struct crid_err *err)
 {
 	_cleanup_free_ char *passwd = read_in_root(c->rootfs, "/etc/passwd");
 	_cleanup_free_ char *group = read_in_root(c->rootfs, "/etc/group");
@@ -328,6 +330,8 @@ int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *
 	in.mount_sources = sources;
 	r = crid_spec_build(&in, &spec, err);
 	crid_user_ids_free(&ids);
+	if (r == 0)
+		r = crid_cdi_apply(cdi_edits, spec, err);
 	if (r < 0)
 		return r;
 	c->process = json_deep_copy(json_object_get(spec, "process"));

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cdi/cdi.h"
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -227,7 +228,7 @@ static int name_image(struct crid_container *c, const struct crid_image_use *img
 }
 
 static int set_up_container(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
-			    struct crid_err *err)
+			    const json_t *cdi_edits, struct crid_err *err)
 {
 	_cleanup_(image_use_freep) struct crid_image_use img = { 0 };
 	struct crid_container_image defaults;
@@ -275,7 +276,7 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	if (r == 0)
 		r = crid_container_stage_mounts(rt, c, userns_fd, &sources, err);
 	if (r == 0)
-		r = crid_container_write_bundle(rt, c, pod, &defaults, &host, userns, sources, err);
+		r = crid_container_write_bundle(rt, c, pod, &defaults, &host, userns, sources, cdi_edits, err);
 	crid_container_mount_sources_free(sources, c->config->n_mounts);
 	crid_container_image_clear(&defaults);
 	if (r < 0)
@@ -287,6 +288,21 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	if (r == 0)
 		r = crid_exit_watch_add(rt, c, err);
 	return r;
+}
+
+/* The container edits of the CDI devices the config asks for. */
+static int resolve_cdi_devices(struct crid_runtime *rt, const Runtime__V1__ContainerConfig *config, json_t **edits,
+			       struct crid_err *err)
+{
+	_cleanup_free_ const char **names = NULL;
+	size_t n;
+	int r;
+
+	*edits = NULL;
+	r = crid_cdi_requested(config, &names, &n, err);
+	if (r < 0 || n == 0)
+		return r;
+	return crid_cdi_resolve(rt->cdi, names, n, edits, err);
 }
 
 /* No log without a pod log directory: a relative path alone would be
@@ -307,6 +323,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	Runtime__V1__CreateContainerResponse resp = RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT;
 	_cleanup_(crid_pod_unrefp) struct crid_pod *pod = NULL;
 	_cleanup_(crid_container_unrefp) struct crid_container *c = NULL;
+	json_auto_t *cdi_edits = NULL;
 	const char *cgroup_parent;
 	bool ready;
 	int r;
@@ -315,6 +332,10 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "pod_sandbox_id is empty");
 	if ((r = validate_container_config(req->config, err)) < 0)
 		return r;
+	/* Before anything exists: an unknown or conflicting device leaves
+	 * nothing to undo. */
+	if ((r = resolve_cdi_devices(rt, req->config, &cdi_edits, err)) < 0)
+		return crid_err_wrap(err, "create container %s: ", req->config->metadata->name);
 	r = crid_pod_find(rt, req->pod_sandbox_id, &pod, err);
 	if (r < 0)
 		return r;
@@ -376,7 +397,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	rt->containers = c;
 	pthread_mutex_unlock(&rt->lock);
 
-	r = set_up_container(rt, c, pod, err);
+	r = set_up_container(rt, c, pod, cdi_edits, err);
 	if (r == 0 && crid_call_cancelled(call))
 		r = crid_err_set(err, CRID_CANCELLED, ECANCELED, "the client cancelled CreateContainer");
 	if (r < 0) {

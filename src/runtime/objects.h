@@ -100,6 +100,7 @@ struct crid_runtime {
 	struct crid_images *images;
 	struct crid_store *db;
 	struct crid_network *net;
+	struct crid_cdi *cdi; /* CDI device specs */
 	struct crid_cgroup_layout cgroups; /* where stats read each controller */
 	struct crid_layer_usage *layers;   /* writable layers' disk use */
 	struct crid_metrics *metrics;	   /* NULL: none kept */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cdi/cdi.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
@@ -146,6 +147,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	if ((r = crid_cgroup_layout_open(&rt->cgroups, "/sys/fs/cgroup", err)) < 0 ||
 	    (r = crid_events_new(&rt->events, cfg->event_queue_length, err)) < 0 ||
 	    (r = crid_network_new(&rt->net, cfg, db, err)) < 0 ||
+	    (r = crid_cdi_new(&rt->cdi, cfg->cdi_spec_dirs, cfg->n_cdi_spec_dirs, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->pods_dir, 0711, err)) < 0 ||
 	    (r = crid_mkdir_p(rt->containers_dir, 0711, err)) < 0 || (r = crid_mkdir_private(rt->upper_dir, err)) < 0 ||
 	    (r = crid_exit_watch_start(rt, err)) < 0 || (r = recover(rt, err)) < 0) {
@@ -188,6 +190,7 @@ void crid_runtime_free(struct crid_runtime *rt)
 	}
 	crid_events_free(rt->events);
 	crid_network_free(rt->net);
+	crid_cdi_free(rt->cdi);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->watch_lock);
 	pthread_mutex_destroy(&rt->features_lock);
@@ -336,6 +339,7 @@ static int status(void *data, const ProtobufCMessage *request, struct crid_call 
 		    (r = status_info_add(&info, "eventSubscribers",
 					 json_integer(crid_events_subscribers(rt->events)), err)) < 0 ||
 		    (r = status_info_add(&info, "cni", crid_network_describe(rt->net), err)) < 0 ||
+		    (r = status_info_add(&info, "cdi", crid_cdi_describe(rt->cdi), err)) < 0 ||
 		    (r = status_info_add(&info, "eventsDropped",
 					 json_integer((json_int_t)crid_events_dropped(rt->events)), err)) < 0)
 			return r;

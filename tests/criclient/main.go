@@ -6,6 +6,7 @@
 //	criclient relist   --socket S --api v1|v1alpha2 --image REF --pods N --rounds R [...]
 //	criclient security --socket S --image REF --seccomp-profile FILE [--userns] [...]
 //	criclient hostile  --socket S --api v1|v1alpha2 --checks latency,decode,refusals,exec [...]
+//	criclient cdi      --socket S --image REF --devices D,D --check SCRIPT --want TEXT --unknown D [...]
 //
 // node drives one node's work (images with and without credentials, a pod
 // with containers, exec, logs, the relist, events, errors, clean-up); relist
@@ -13,7 +14,8 @@
 // a kubelet makes for the restricted Pod Security Standard and for
 // hostUsers: false, and checks from inside that every setting took effect;
 // hostile checks what the kubelet sees while others misbehave (latency,
-// decodable lists, refused bad requests, truncated ExecSync output).
+// decodable lists, refused bad requests, truncated ExecSync output); cdi
+// runs a container with CDI devices as a kubelet of 1.28 passes them.
 // Each exits 0 when every answer was right, 1 with the first wrong answer
 // otherwise, after removing whatever it created. --json FILE writes the
 // results.
@@ -218,8 +220,8 @@ func writeJSON(path string, v interface{}) error {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security|hostile --socket PATH --api v1|v1alpha2 [options]\n"+
-		"       criclient node -h, criclient relist -h, criclient security -h, criclient hostile -h: the options\n")
+	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security|hostile|cdi --socket PATH --api v1|v1alpha2 [options]\n"+
+		"       criclient node -h, criclient relist -h, criclient security -h, criclient hostile -h, criclient cdi -h: the options\n")
 	os.Exit(2)
 }
 
@@ -244,6 +246,8 @@ func main() {
 		scenario = securityFlags(fs)
 	case "hostile":
 		scenario = hostileFlags(fs)
+	case "cdi":
+		scenario = cdiFlags(fs)
 	default:
 		usage()
 	}

@@ -3,7 +3,7 @@
 <target>/) from what the tests send: the integration tests' image builder
 (layers, manifests, indexes, configs), CRI requests like the kubelet's and
 the tests' (through the generated protobuf classes), HTTP/2 sessions of a
-gRPC client, references, challenges and configuration files.
+gRPC client, references, challenges, configuration files and CDI specs.
 
 Run by hand when the formats change: /usr/bin/python3 tests/fuzz/make_seeds.py
 The corpora it writes are committed; make fuzz adds what the fuzzers find
@@ -234,6 +234,35 @@ default_runtime: crun
     write("config", "anchors", "a: &x {b: 1}\nc: *x\n")
 
 
+def cdi_seeds():
+    """CDI spec files: the first byte chooses JSON (0) or YAML (1)."""
+    write("cdi", "json-full", b"\x00" + b"""{"cdiVersion": "0.7.0", "kind": "vendor.com/dev",
+ "annotations": {"a": "b"},
+ "containerEdits": {"env": ["SPEC=1"], "hooks": [{"hookName": "createContainer",
+   "path": "/bin/true", "args": ["true"], "env": ["A=1"], "timeout": 5}]},
+ "devices": [
+  {"name": "null", "containerEdits": {"deviceNodes": [{"path": "/dev/n", "hostPath": "/dev/null",
+    "permissions": "rw", "fileMode": 416, "uid": 1, "gid": 2}],
+    "mounts": [{"hostPath": "/tmp", "containerPath": "/t", "type": "bind", "options": ["ro"]}],
+    "additionalGids": [5], "intelRdt": {"closID": "c", "enableMBM": true}}},
+  {"name": "blk", "containerEdits": {"deviceNodes": [{"path": "/dev/b", "type": "b", "major": 7,
+    "minor": 0}, {"path": "/dev/f", "type": "p"}]}}]}
+""")
+    write("cdi", "yaml-full", b"\x01" + b"""cdiVersion: 0.5.0
+kind: vendor.com/gpu
+devices:
+  - name: "0"
+    containerEdits:
+      env: [GPU=0]
+      deviceNodes:
+        - {path: /dev/g0, hostPath: /dev/zero, fileMode: 0640}
+  - name: all
+    containerEdits: {env: ['ALL=1']}
+""")
+    write("cdi", "yaml-anchors", b"\x01cdiVersion: 0.6.0\nkind: a.b/c\ncontainerEdits: &e {env: [A=1]}\n"
+                                b"devices: [{name: a, containerEdits: *e}]\n")
+
+
 def main():
     corpus = os.path.join(HERE, "corpus")
     shutil.rmtree(corpus, ignore_errors=True)
@@ -247,6 +276,7 @@ def main():
     reference_seeds()
     challenge_seeds()
     config_seeds()
+    cdi_seeds()
     total = sum(len(files) for _, _, files in os.walk(corpus))
     size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(corpus) for f in fs)
     print(f"wrote {total} seeds, {size} bytes, under {corpus}")

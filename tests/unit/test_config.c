@@ -155,6 +155,9 @@ static void assert_defaults(const struct crid_config *cfg)
 	ck_assert_str_eq(cfg->cni_bin_dirs[0], "/opt/cni/bin");
 	ck_assert_str_eq(cfg->cni_bin_dirs[1], "/usr/lib/cni");
 	ck_assert_uint_eq(cfg->cni_plugin_timeout_s, 30);
+	ck_assert_uint_eq(cfg->n_cdi_spec_dirs, 2);
+	ck_assert_str_eq(cfg->cdi_spec_dirs[0], "/etc/cdi");
+	ck_assert_str_eq(cfg->cdi_spec_dirs[1], "/var/run/cdi");
 	ck_assert_str_eq(cfg->stream_address, "127.0.0.1:0");
 	ck_assert_ptr_null(cfg->stream_tls_cert);
 	ck_assert_ptr_null(cfg->stream_tls_key);
@@ -1171,7 +1174,7 @@ START_TEST(test_to_json)
 		"default_runtime", "runtimes",		  "grpc_max_recv_bytes", "grpc_max_send_bytes",
 		"worker_threads",  "shutdown_grace_s",	  "max_concurrent_downloads",
 		"pull_progress_timeout_s", "pinned_images", "registries",
-		"cni_conf_dir",    "cni_bin_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
+		"cni_conf_dir",    "cni_bin_dirs",	  "cdi_spec_dirs",	  "cni_plugin_timeout_s", "event_queue_length",
 		"layer_usage_period_s", "layer_usage_files_per_s", "metrics_address", "seccomp_default",
 		"stream_address", "stream_tls_cert", "stream_tls_key", "stream_idle_timeout_s", "stream_max_sessions",
 		"grpc_max_pending_bytes", "grpc_request_timeout_s", "grpc_max_connections",
@@ -1405,6 +1408,7 @@ START_TEST(test_packaged_config)
 	ck_assert_ptr_nonnull(strstr(uncommented, "\npinned_images: []\n"));
 	ck_assert_ptr_nonnull(strstr(uncommented, "\nregistries: []\n"));
 	ck_assert_ptr_nonnull(strstr(uncommented, "\ncni_bin_dirs: [/opt/cni/bin, /usr/lib/cni]\n"));
+	ck_assert_ptr_nonnull(strstr(uncommented, "\ncdi_spec_dirs: [/etc/cdi, /var/run/cdi]\n"));
 	ck_assert_ptr_nonnull(strstr(uncommented, "\nruntimes:\n  crun:\n    path: /usr/bin/crun\n"));
 	write_main(uncommented);
 	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
@@ -1438,6 +1442,41 @@ START_TEST(test_packaged_config)
 }
 END_TEST
 
+/* cdi_spec_dirs: YAML list, replaced by a drop-in, by the flag; may be
+ * empty; entries must be absolute. */
+START_TEST(test_cdi_spec_dirs)
+{
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("cdi_spec_dirs: [/a, /b/c]\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_cdi_spec_dirs, 2);
+	ck_assert_str_eq(cfg.cdi_spec_dirs[1], "/b/c");
+	crid_config_free(&cfg);
+	ck_assert_int_eq(load(&cfg, &err, "--cdi-spec-dirs", "/x:/y:/z", NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_cdi_spec_dirs, 3);
+	ck_assert_str_eq(cfg.cdi_spec_dirs[2], "/z");
+	crid_config_free(&cfg);
+	ck_assert_int_eq(load(&cfg, &err, "--cdi-spec-dirs=", NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_cdi_spec_dirs, 0);
+	crid_config_free(&cfg);
+	write_main("cdi_spec_dirs: []\n");
+	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
+	ck_assert_uint_eq(cfg.n_cdi_spec_dirs, 0);
+	crid_config_free(&cfg);
+	write_main("cdi_spec_dirs: [relative]\n");
+	ck_assert_int_lt(load(&cfg, &err, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "cdi_spec_dirs"));
+	write_main("cdi_spec_dirs: /etc/cdi\n");
+	ck_assert_int_lt(load(&cfg, &err, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "expected a list"));
+	write_main("");
+	ck_assert_int_lt(load(&cfg, &err, "--cdi-spec-dirs", "/a::/b", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "--cdi-spec-dirs"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1466,6 +1505,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_help);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_to_json);
+	tcase_add_test(tc, test_cdi_spec_dirs);
 	tcase_add_test(tc, test_to_json_without_config_file);
 	tcase_add_test(tc, test_to_json_registries);
 	tcase_add_test(tc, test_find_runtime);
