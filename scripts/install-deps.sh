@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh build|run|test ...
 set -eu
 
-build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev zlib1g-dev"
+build_pkgs="gcc libc6-dev make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev zlib1g-dev"
 # The OCI runtimes; the CNI plugins pods get their networks from, and the
 # iptables their portmap plugin programs hostPorts with.
 run_pkgs="crun runc containernetworking-plugins iptables"
