@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "network/network.h"
 #include "pod/pod.h"
+#include "pod/pod_sandbox.h"
 #include "runtime/objects.h"
 #include "store/store.h"
 
@@ -79,6 +80,12 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	}
 	if (p->ns.init_pid && kill(p->ns.init_pid, 0) < 0)
 		atomic_store(&p->ready, false); /* its shared PID namespace died with its init */
+	p->sandbox_shim_pid = (pid_t)json_integer_value(json_object_get(st, "sandbox_shim_pid"));
+	p->sandbox_pid = (pid_t)json_integer_value(json_object_get(st, "sandbox_pid"));
+	if (p->handler->sandbox_per_pod && atomic_load(&p->ready) && !crid_pod_sandbox_alive(p)) {
+		log_warn("pod sandbox container is gone", "pod", p->id);
+		atomic_store(&p->ready, false);
+	}
 	recover_network(rt, p);
 	json_decref(st);
 	p->next = rt->pods;
