@@ -223,10 +223,13 @@ int crid_pod_sandbox_stop(struct crid_runtime *rt, struct crid_pod *p, struct cr
 	if (p->sandbox_shim_pid <= 0 || exited(p))
 		return 0;
 	oci_of(rt, p, root, sizeof(root), &oci);
-	crid_oci_kill(&oci, p->id, SIGTERM, 0, &ignored);
-	if (wait_exited(p, STOP_GRACE_NS))
+	/* A sandbox whose start failed has no init to signal: no grace. */
+	if (crid_oci_kill(&oci, p->id, SIGTERM, 0, &ignored) == 0 && wait_exited(p, STOP_GRACE_NS))
 		return 0;
 	crid_oci_kill(&oci, p->id, SIGKILL, 1, &ignored);
+	/* The sandbox process is the shim's child: its exit is the record. */
+	if (p->sandbox_pid > 0 && crid_pod_sandbox_alive(p))
+		kill(p->sandbox_pid, SIGKILL);
 	if (wait_exited(p, KILL_WAIT_NS))
 		return 0;
 	return crid_err_set(err, CRID_DEADLINE_EXCEEDED, 0, "the sandbox container of pod %s did not exit", p->id);

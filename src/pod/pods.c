@@ -344,8 +344,9 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 			log_error("cannot tear down the network of a pod that failed", "pod", p->id, "error",
 				  ignored.msg);
 		crid_pod_ns_remove(p->dir, &ignored);
-		/* Only when crid may have made it: the kubelet makes its own. */
-		if (p->config->linux && p->config->linux->resources)
+		/* Only when crid or the sandbox's runtime may have made it: the
+		 * kubelet makes its own. */
+		if (p->config->linux && (p->config->linux->resources || h->sandbox_per_pod))
 			remove_cgroup_parent(p->config->linux->cgroup_parent);
 		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);

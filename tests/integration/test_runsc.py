@@ -135,3 +135,111 @@ def test_two_containers_share_one_sandbox(pod_env_factory):  # noqa: F811
     assert not os.path.exists(os.path.join(env.d.run_root, "pods", pod))
     assert [p for p in procs_mentioning(runsc_root(env))] == []
     assert mounts_under(env.d.run_root, env.d.state_root) == []
+
+
+def test_exit_codes_and_restart_recovery(pod_env_factory):  # noqa: F811
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    st, out = env.run_to_exit(pod, pcfg, "seven", command=sh("echo bye; exit 7"))
+    assert (st.exit_code, st.reason, out) == (7, "Error", ["bye"])
+    st, _ = env.run_to_exit(pod, pcfg, "zero", command=sh("true"))
+    assert (st.exit_code, st.reason) == (0, "Completed")
+    cid, cfg = env.run(pod, pcfg, "ticker", command=sh("i=0; while true; do echo tick-$i; i=$((i+1)); "
+                                                         "sleep 0.2; done"))
+    env.wait_output(pcfg, cfg, "tick-2")
+    sandbox_pid = info_json(env.pod_status(pod, verbose=True))["sandboxPid"]
+
+    env.kill_daemon()
+    time.sleep(0.5)
+    assert pid_alive(sandbox_pid)  # the sandbox outlives crid
+    env.start_daemon()
+    assert env.pod_status(pod).status.state == env.api.SANDBOX_READY
+    assert env.status(cid).state == env.api.CONTAINER_RUNNING
+    assert env.status(env.ctr_ids[0]).exit_code == 7
+    r = env.exec_sync(cid, sh("echo after-restart; uname -r"))
+    assert r.stdout == b"after-restart\n4.4.0\n", r
+    n = len(env.output(pcfg, cfg))
+    env.wait_log(env.log_path(pcfg, cfg), lambda rs: len(rs) > n + 2)  # still logged
+    env.stop(cid, timeout=2)
+    assert env.wait_exited(cid).exit_code in (143, 137)
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+    assert runsc_ids(env) == set()
+
+
+def test_runc_pod_beside_runsc_pod(pod_env_factory):  # noqa: F811
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    g_pod, g_cfg = env.new_pod(runtime_handler="runsc")
+    r_pod, r_cfg = env.new_pod(runtime_handler="runc")
+    g, _ = env.run(g_pod, g_cfg, "g", command=sh("exec sleep 1000"))
+    r, _ = env.run(r_pod, r_cfg, "r", command=sh("exec sleep 1000"))
+    assert env.exec_sync(g, sh("uname -r")).stdout.strip() == b"4.4.0"
+    assert env.exec_sync(r, sh("uname -r")).stdout.strip().decode() == os.uname().release
+    # The runc pod has no sandbox container and its container no annotations.
+    assert info_json(env.pod_status(r_pod, verbose=True))["sandboxPid"] == 0
+    with open(os.path.join(env.d.run_root, "containers", r, "config.json")) as f:
+        assert "io.kubernetes.cri.sandbox-id" not in json.load(f).get("annotations", {})
+    assert runsc_ids(env) == {g_pod, g}
+    for pod in (g_pod, r_pod):
+        env.stop_pod(pod)
+        env.remove_pod(pod)
+    assert runsc_ids(env) == set()
+
+
+def test_host_network_pod_gets_runsc_host_network(pod_env_factory):  # noqa: F811
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc", network=env.api.NODE)
+    sandbox_pid = info_json(env.pod_status(pod, verbose=True))["sandboxPid"]
+    with open(f"/proc/{sandbox_pid}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert b"--network=host" in argv
+    assert os.stat(f"/proc/{sandbox_pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
+    cid, _ = env.run(pod, pcfg, "h", command=sh("exec sleep 1000"))
+    r = env.exec_sync(cid, sh("echo host-net-ok"))
+    assert r.stdout == b"host-net-ok\n"
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+
+
+def test_status_features_and_missing_binary(pod_env_factory):  # noqa: F811
+    dropin = RUNSC_DROPIN + "  ghost:\n    path: /nonexistent/runsc\n"
+    env = pod_env_factory(dropins={"50-runsc.yaml": dropin})
+    resp = env.rt.Status(env.api.StatusRequest(verbose=True))
+    handlers = {h.name: h for h in resp.runtime_handlers}
+    assert {"runsc", "ghost", "runc", "crun"} <= set(handlers)
+    # This runsc has no "features" command and supports neither.
+    assert not handlers["runsc"].features.recursive_read_only_mounts
+    assert not handlers["runsc"].features.user_namespaces
+    assert not handlers["ghost"].features.user_namespaces
+    cfg = json.loads(dict(resp.info)["config"])["runtimes"]
+    assert cfg["runsc"]["sandbox_per_pod"] is True
+    assert cfg["runsc"]["runtime_args"] == ["--network=host"]
+    assert cfg["runc"]["sandbox_per_pod"] is False
+    with pytest.raises(grpc.RpcError) as e:
+        env.run_pod(env.pod_config(), runtime_handler="ghost")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "runtime handler ghost" in e.value.details() and "/nonexistent/runsc" in e.value.details()
+    assert env.list_pods() == []
+
+
+def test_netstack_refused_in_pod_namespace(pod_env_factory):  # noqa: F811
+    """Without --network=host this runsc refuses its own network stack in
+    the pod's namespace (see the module's docstring); the pod fails whole
+    and leaves nothing."""
+    dropin = "runtimes:\n  gvisor:\n    path: %s\n" % RUNSC
+    env = pod_env_factory(dropins={"50-runsc.yaml": dropin})
+    with pytest.raises(grpc.RpcError) as e:
+        env.run_pod(env.pod_config(), runtime_handler="gvisor")
+    assert e.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION)
+    assert "root network namespace" in e.value.details(), e.value.details()
+    assert env.list_pods() == []
+    assert runsc_ids_at(os.path.join(env.d.run_root, "runtime", "gvisor")) == set()
+
+
+def runsc_ids_at(root):
+    r = subprocess.run([RUNSC, "--root", root, "list", "--quiet"], capture_output=True, text=True,
+                       timeout=30)
+    return set(r.stdout.split()) if r.returncode == 0 else set()
