@@ -13,16 +13,18 @@ a pod's namespace. The handler the tests configure therefore passes
 Sentry uses the host kernel's stack in it (test_netstack_refused shows the
 refusal)."""
 
+import ipaddress
 import json
 import os
-import re
 import shutil
+import socket
 import subprocess
 import time
 
 import grpc
 import pytest
 
+from cni_helpers import BridgeNet
 from pod_helpers import (hugetlb_v1, info_json, mounts_under, pid_alive,  # noqa: F401
                          pod_env_factory, procs_mentioning, registry_set, rpc_code)
 
@@ -243,3 +245,30 @@ def runsc_ids_at(root):
     r = subprocess.run([RUNSC, "--root", root, "list", "--quiet"], capture_output=True, text=True,
                        timeout=30)
     return set(r.stdout.split()) if r.returncode == 0 else set()
+
+
+def test_cni_network_and_own_root(pod_env_factory, tmp_path):  # noqa: F811
+    """A bridge network's address reaches a server in a runsc container; the
+    handler's root holds its state."""
+    net = BridgeNet(str(tmp_path))
+    root = str(tmp_path / "runsc-root")
+    dropin = RUNSC_DROPIN + "    root: %s\n" % root
+    env = pod_env_factory(network=net, dropins={"50-runsc.yaml": dropin})
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    ip = env.pod_status(pod).status.network.ip
+    assert ipaddress.ip_address(ip) in net.subnet
+    cid, _ = env.run(pod, pcfg, "srv", command=sh("while true; do nc -l -p 8080 -e echo from-gvisor; done"))
+    assert runsc_ids_at(root) == {pod, cid}
+    assert not os.path.exists(runsc_root(env))
+    deadline, got = time.monotonic() + 20, b""
+    while b"from-gvisor" not in got and time.monotonic() < deadline:
+        try:
+            with socket.create_connection((ip, 8080), timeout=3) as conn:
+                got = conn.recv(100)
+        except OSError:
+            time.sleep(0.3)
+    assert got == b"from-gvisor\n"
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+    assert runsc_ids_at(root) == set()
