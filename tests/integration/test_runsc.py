@@ -272,3 +272,41 @@ def test_cni_network_and_own_root(pod_env_factory, tmp_path):  # noqa: F811
     env.stop_pod(pod)
     env.remove_pod(pod)
     assert runsc_ids_at(root) == set()
+
+
+def test_crictl_runp_with_runtime_runsc(pod_env_factory):  # noqa: F811
+    from crictl_helpers import SKIP_REASON, Crictl, find_crictl
+
+    binary = find_crictl()
+    if binary is None:
+        pytest.skip(SKIP_REASON)
+    env = runsc_env(pod_env_factory)
+    c = Crictl(binary, env)
+    image = env.image("busybox")
+    c.ok("pull", image)
+    pod = c.pod_config()
+    pid = c.track_pod(c.ok("runp", "--runtime", "runsc", c.pod_file(pod)).strip())
+    rows = c.table("pods")[1]
+    assert [r["RUNTIME"] for r in rows] == ["runsc"], rows
+    assert c.json("inspectp", pid)["status"]["runtimeHandler"] == "runsc"
+    cids = []
+    for name in ("one", "two"):
+        cfg = c.ctr_config(name, image, ["sh", "-c", "echo hello-%s; uname -r; exec sleep 1000" % name])
+        cid = c.track_ctr(c.ok("create", pid, c.ctr_file(cfg), c.pod_file(pod)).strip())
+        c.ok("start", cid)
+        cids.append(cid)
+    for name, cid in zip(("one", "two"), cids):
+        c.wait_for(f"the log of {name}",
+                   lambda cid=cid, name=name: c.ok("logs", cid).splitlines() == [f"hello-{name}", "4.4.0"]
+                   or None)
+    assert c.ok("exec", "-s", cids[0], "sh", "-c", "uname -r") == "4.4.0\n\n\n"
+    assert c.ok("exec", cids[1], "sh", "-c", "echo streamed") == "streamed\n"
+    r = c.fails("exec", "-s", cids[0], "sh", "-c", "echo oops >&2; exit 4")
+    assert "exited with 4: oops" in r.msg, r.err
+    c.ok("stop", cids[0])
+    c.ok("rm", cids[0])
+    assert c.json("inspect", cids[1])["status"]["state"] == "CONTAINER_RUNNING"
+    c.ok("stopp", pid)
+    c.ok("rmp", pid)
+    assert c.lines("pods", "-q") == []
+    assert runsc_ids(env) == set()
