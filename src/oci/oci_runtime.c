@@ -385,6 +385,33 @@ int crid_oci_state(const struct crid_oci_runtime *rt, const char *id, json_t **s
 	return rc;
 }
 
+int crid_oci_stats(const struct crid_oci_runtime *rt, const char *id, uint64_t *cpu_ns, uint64_t *mem_bytes,
+		   struct crid_err *err)
+{
+	const char *args[] = { "events", "--stats", id };
+	json_auto_t *doc = NULL;
+	json_t *data, *cpu, *mem;
+	struct run r;
+	int rc = call(rt, args, 3, NULL, &r, err);
+
+	if (rc == 0 && !exited_ok(&r))
+		rc = crid_err_set(err, CRID_NOT_FOUND, 0, "%s events of container %s: %s", rt->handler, id,
+				  complaint(&r));
+	if (rc == 0) {
+		doc = json_loadb(r.out.data ? r.out.data : "", r.out.len, 0, NULL);
+		data = json_object_get(doc, "data");
+		cpu = json_object_get(json_object_get(json_object_get(data, "cpu"), "usage"), "total");
+		mem = json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "usage");
+		if (!json_is_integer(cpu) || !json_is_integer(mem))
+			rc = crid_err_set(err, CRID_INTERNAL, 0, "%s events of container %s: no CPU or memory usage",
+					  rt->handler, id);
+		else
+			*cpu_ns = (uint64_t)json_integer_value(cpu), *mem_bytes = (uint64_t)json_integer_value(mem);
+	}
+	run_clear(&r);
+	return rc;
+}
+
 int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err)
 {
 	_cleanup_free_ char *text = json_dumps(resources, JSON_COMPACT);

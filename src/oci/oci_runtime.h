@@ -53,6 +53,12 @@ int crid_oci_features(const struct crid_oci_runtime *rt, json_t **features, stru
 /* "--version": its first line ("crun version 1.8.1"), into buf. */
 int crid_oci_version(const struct crid_oci_runtime *rt, char *buf, size_t size, struct crid_err *err);
 
+/* "events --stats" (gVisor): a container's CPU time and memory as the
+ * sandbox's kernel counts them, for a container that has no cgroup of its
+ * own. NOT_FOUND when the runtime does not know id. */
+int crid_oci_stats(const struct crid_oci_runtime *rt, const char *id, uint64_t *cpu_ns, uint64_t *mem_bytes,
+		   struct crid_err *err);
+
 /* "update --resources -" with the OCI linux.resources object. */
 int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err);
 

@@ -25,6 +25,7 @@ import grpc
 import pytest
 
 from cni_helpers import BridgeNet
+from test_go_client import assert_ok, criclient, free_port, run_client  # noqa: F401
 from pod_helpers import (hugetlb_v1, info_json, mounts_under, pid_alive,  # noqa: F401
                          pod_env_factory, procs_mentioning, registry_set, rpc_code)
 
@@ -117,6 +118,10 @@ def test_two_containers_share_one_sandbox(pod_env_factory):  # noqa: F811
     assert (r.exit_code, r.stdout, r.stderr) == (3, b"to-stdout\n", b"to-stderr\n")
     r = env.exec_sync(b, ["/no/such/binary"])
     assert r.exit_code != 0
+
+    # Stats come from gVisor's own accounting: the containers have no cgroup.
+    st = env.rt.ContainerStats(env.api.ContainerStatsRequest(container_id=a)).stats
+    assert st.cpu.usage_core_nano_seconds.value > 0 and st.memory.working_set_bytes.value > 0, st
 
     # Stop and remove a while b runs on.
     env.stop(a, timeout=5)
@@ -309,4 +314,26 @@ def test_crictl_runp_with_runtime_runsc(pod_env_factory):  # noqa: F811
     c.ok("stopp", pid)
     c.ok("rmp", pid)
     assert c.lines("pods", "-q") == []
+    assert runsc_ids(env) == set()
+
+
+def test_go_client_node_under_runsc(pod_env_factory, registry_set, criclient, tmp_path):  # noqa: F811
+    """The kubelet-style Go client's whole node scenario (see test_go_client)
+    with its pod under the runsc handler on a CNI bridge."""
+    net = BridgeNet(str(tmp_path))
+    try:
+        env = runsc_env(pod_env_factory, network=net)
+    except BaseException:
+        net.cleanup()
+        raise
+    rs = registry_set
+    rc, out, res = run_client(env, criclient, "node", "v1", [
+        "--image", f"{rs.plain.host}/busybox:latest",
+        "--auth-image", f"{rs.basic.host}/busybox:latest",
+        "--username", rs.username, "--password", rs.password,
+        "--expect-image-id", rs.expected("busybox")["image_id"],
+        "--runtime-handler", "runsc", "--cgroup-driver", "cgroupfs",
+        "--pod-cidr", str(net.subnet), "--host-port", str(free_port()),
+    ], timeout=300)
+    assert_ok(rc, out, res, "criclient node --runtime-handler runsc")
     assert runsc_ids(env) == set()
