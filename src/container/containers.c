@@ -256,12 +256,11 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	int r;
 
 	crid_spec_host_probe(&host);
-	/* gVisor hands a joining container its terminal at create, which its
-	 * "start" carries no more: the shim could not hold it. */
+	/* A joining container's stdio is wired at its start, which the shim
+	 * runs with its pipes (shim/subcontainer.c); it holds no terminal. */
 	if (c->handler->sandbox_per_pod && c->config->tty)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
-				    "config.tty: runtime handler %s runs one sandbox per pod and gives its containers "
-				    "no terminal",
+				    "config.tty: not supported by runtime handler %s (one sandbox per pod)",
 				    c->handler->name);
 	if ((r = crid_container_userns(pod, c->config, &userns, err)) < 0)
 		return r;

@@ -31,6 +31,12 @@ def test_install_layout_and_installed_daemon_serves(destdir, crid_bin):
     config = os.path.join(destdir, "etc/crid/crid.yaml")
     assert os.access(binary, os.X_OK)
     assert os.access(os.path.join(destdir, "usr/local/bin/crid-shim"), os.X_OK)
+    # Static: it is the only file of a sandbox's root file system.
+    init = os.path.join(destdir, "usr/local/bin/crid-sandbox-init")
+    assert os.access(init, os.X_OK)
+    with open(init, "rb") as f:
+        elf = f.read()
+    assert b"ld-linux" not in elf and b".interp" not in elf
     assert os.path.isdir(os.path.join(destdir, "etc/crid/crid.d"))
     with open(os.path.join(destdir, "etc/apparmor.d/crid-default")) as f:
         assert "profile crid-default " in f.read()

@@ -232,6 +232,29 @@ def test_status_features_and_missing_binary(pod_env_factory):  # noqa: F811
     assert env.list_pods() == []
 
 
+def test_tty_and_user_namespace_refused(pod_env_factory):  # noqa: F811
+    env = runsc_env(pod_env_factory, searchable=True)  # only the handler stands in the way
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    cfg = env.ctr_config("t", command=sh("sleep 1"))
+    cfg.tty = True
+    with pytest.raises(grpc.RpcError) as e:
+        env.create(pod, pcfg, cfg)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "config.tty" in e.value.details() and "runsc" in e.value.details()
+    assert env.list_ctrs() == []
+    ucfg = env.pod_config()
+    ns = ucfg.linux.security_context.namespace_options
+    ns.userns_options.mode = env.api.POD
+    ns.userns_options.uids.add(container_id=0, host_id=200000, length=65536)
+    ns.userns_options.gids.add(container_id=0, host_id=200000, length=65536)
+    with pytest.raises(grpc.RpcError) as e:
+        env.run_pod(ucfg, runtime_handler="runsc")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "runtime handler runsc cannot run user namespaces" in e.value.details()
+    assert [p.id for p in env.list_pods()] == [pod]
+
+
 def test_netstack_refused_in_pod_namespace(pod_env_factory):  # noqa: F811
     """Without --network=host this runsc refuses its own network stack in
     the pod's namespace (see the module's docstring); the pod fails whole
