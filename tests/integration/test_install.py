@@ -4,6 +4,7 @@ usual places, and what was installed runs."""
 
 import json
 import os
+import struct
 import subprocess
 
 import pytest
@@ -36,7 +37,10 @@ def test_install_layout_and_installed_daemon_serves(destdir, crid_bin):
     assert os.access(init, os.X_OK)
     with open(init, "rb") as f:
         elf = f.read()
-    assert b"ld-linux" not in elf and b".interp" not in elf
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    types = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+    assert 3 not in types, "crid-sandbox-init has a program interpreter (PT_INTERP)"
     assert os.path.isdir(os.path.join(destdir, "etc/crid/crid.d"))
     with open(os.path.join(destdir, "etc/apparmor.d/crid-default")) as f:
         assert "profile crid-default " in f.read()
