@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "config/config_internal.h"
 
 /* bind() needs the socket path and its NUL to fit in sun_path. */
@@ -439,6 +440,14 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
+/* --root is crid's to give (the handler's root): "--root", "-root DIR",
+ * "--root=DIR", but not "--rootless". */
+static bool is_root_flag(const char *arg)
+{
+	arg += arg[1] == '-' ? 2 : 1;
+	return strncmp(arg, "root", 4) == 0 && (arg[4] == '\0' || arg[4] == '=');
+}
+
 /* A runtime runs a handful of commands per container: each flag goes on
  * all of them, so a bounded few. */
 #define MAX_RUNTIME_ARGS 16
@@ -455,11 +464,11 @@ int crid_config_runtime_set_args(struct crid_config *cfg, const char *name, char
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "more than %d runtime arguments",
 				    MAX_RUNTIME_ARGS);
 	for (size_t i = 0; i < n; i++) {
-		if (args[i][0] != '-' || strlen(args[i]) < 2 || strlen(args[i]) > 1024 ||
+		if (args[i][0] != '-' || strlen(args[i]) < 2 || strcmp(args[i], "--") == 0 || strlen(args[i]) > 1024 ||
 		    strpbrk(args[i], "\n\r"))
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "\"%s\" is not a runtime flag (one \"--name=value\" per item)", args[i]);
-		if (strncmp(args[i], "--root", 6) == 0 || strncmp(args[i], "-root", 5) == 0)
+		if (is_root_flag(args[i]))
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "\"%s\": set the handler's root instead", args[i]);
 	}
@@ -486,8 +495,9 @@ int crid_config_runtime_set_root(struct crid_config *cfg, const char *name, cons
 
 	if (!h)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime handler \"%s\" has no path", name);
-	if (root[0] != '/' || strstr(root, "/../") || strlen(root) > 1024)
-		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path", root);
+	if (root[0] != '/' || crid_path_has_dotdot(root) || strlen(root) > 1024)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path without \"..\"",
+				    root);
 	copy = strdup(root);
 	if (!copy)
 		return crid_err_nomem(err, "runtime root");

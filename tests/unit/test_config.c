@@ -307,7 +307,7 @@ START_TEST(test_runtime_handler_options)
 	write_main("runtimes:\n"
 		   "  gvisor:\n"
 		   "    path: /usr/bin/runsc\n"
-		   "    runtime_args: [\"--platform=ptrace\", --debug-log=/var/log/runsc/]\n"
+		   "    runtime_args: [\"--platform=ptrace\", --debug-log=/var/log/runsc/, --rootless]\n"
 		   "    root: /run/gvisor\n"
 		   "  kata:\n"
 		   "    path: /opt/kata/bin/kata-runtime\n"
@@ -319,7 +319,7 @@ START_TEST(test_runtime_handler_options)
 	ck_assert(h && h->sandbox_per_pod && h->n_runtime_args == 0 && h->root == NULL);
 	h = crid_config_find_runtime(&cfg, "gvisor");
 	ck_assert(h && !h->sandbox_per_pod);
-	ck_assert_uint_eq(h->n_runtime_args, 2);
+	ck_assert_uint_eq(h->n_runtime_args, 3);
 	ck_assert_str_eq(h->runtime_args[0], "--platform=ptrace");
 	ck_assert_str_eq(h->runtime_args[1], "--debug-log=/var/log/runsc/");
 	ck_assert_str_eq(h->root, "/run/gvisor");
@@ -732,8 +732,12 @@ static const struct bad_file bad_files[] = {
 	  "runtimes.runsc.runtime_args: \"debug\" is not a runtime flag (one \"--name=value\" per item)" },
 	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: [--root=/x]\n", 4,
 	  "runtimes.runsc.runtime_args: \"--root=/x\": set the handler's root instead" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: [-root]\n", 4,
+	  "runtimes.runsc.runtime_args: \"-root\": set the handler's root instead" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    root: /run/../etc\n", 4,
+	  "runtimes.runsc.root: \"/run/../etc\" is not an absolute path without \"..\"" },
 	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    root: rel/dir\n", 4,
-	  "runtimes.runsc.root: \"rel/dir\" is not an absolute path" },
+	  "runtimes.runsc.root: \"rel/dir\" is not an absolute path without \"..\"" },
 	{ NULL, "runtimes:\n  newone:\n    sandbox_per_pod: true\n", 2,
 	  "runtimes.newone: path is required" },
 	{ NULL, "log_format: xml\n", 1, "log_format: \"xml\" is not one of logfmt, json" },
