@@ -144,6 +144,27 @@ def test_two_containers_share_one_sandbox(pod_env_factory):  # noqa: F811
     assert mounts_under(env.d.run_root, env.d.state_root) == []
 
 
+def test_containers_share_the_sandbox_ipc(pod_env_factory):  # noqa: F811
+    """A System V segment made in one container of the pod is found from
+    another, and not from a container of another runsc pod."""
+    from security_helpers import probe_image
+
+    env = runsc_env(pod_env_factory)
+    image = probe_image(env.rs)
+    env.pull("sysprobe")
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    other, ocfg = env.new_pod(runtime_handler="runsc")
+    _, out = env.run_to_exit(pod, pcfg, "make", command=["/bin/sysprobe", "shmmake"], image=image)
+    assert out == ["shmmake=OK"]
+    _, out = env.run_to_exit(pod, pcfg, "find", command=["/bin/sysprobe", "shmfind"], image=image)
+    assert out == ["shmfind=OK"]
+    _, out = env.run_to_exit(other, ocfg, "find", command=["/bin/sysprobe", "shmfind"], image=image)
+    assert out == ["shmfind=ENOENT"]
+    for p in (pod, other):
+        env.stop_pod(p)
+        env.remove_pod(p)
+
+
 def test_exit_codes_and_restart_recovery(pod_env_factory):  # noqa: F811
     env = runsc_env(pod_env_factory)
     env.pull()
