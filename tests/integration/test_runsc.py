@@ -196,6 +196,23 @@ def test_exit_codes_and_restart_recovery(pod_env_factory):  # noqa: F811
     assert runsc_ids(env) == set()
 
 
+def test_container_memory_limit_is_not_this_gvisors(pod_env_factory):  # noqa: F811
+    """The evidence for the README: this runsc does not hold a container of
+    the sandbox to its own memory limit (only the pod's cgroup bounds the
+    whole sandbox), so no OOM kill happens for crid to report. A container
+    limited to 32 MiB holds 150 MB and exits 0."""
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    st, out = env.run_to_exit(pod, pcfg, "hog", timeout=90, memory_limit=32 * 1024 * 1024,
+                              command=sh("head -c 150000000 /dev/zero | tail >/dev/null; echo survived"))
+    assert (st.exit_code, st.reason, out) == (0, "Completed", ["survived"])
+    with open(os.path.join(env.d.run_root, "containers", env.ctr_ids[-1], "config.json")) as f:
+        assert json.load(f)["linux"]["resources"]["memory"]["limit"] == 32 * 1024 * 1024
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+
+
 def test_runc_pod_beside_runsc_pod(pod_env_factory):  # noqa: F811
     env = runsc_env(pod_env_factory)
     env.pull()
