@@ -213,6 +213,28 @@ def test_container_memory_limit_is_not_this_gvisors(pod_env_factory):  # noqa: F
     env.remove_pod(pod)
 
 
+def test_sandbox_killed_while_crid_is_away(pod_env_factory):  # noqa: F811
+    """The sandbox dies while crid is down: at restart the pod is not ready,
+    its container exited, and both are removed without leftovers."""
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    cid, _ = env.run(pod, pcfg, "c", command=sh("exec sleep 1000"))
+    sandbox_pid = info_json(env.pod_status(pod, verbose=True))["sandboxPid"]
+    env.kill_daemon()
+    os.kill(sandbox_pid, 9)
+    deadline = time.monotonic() + 10
+    while pid_alive(sandbox_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    env.start_daemon()
+    assert env.pod_status(pod).status.state == env.api.SANDBOX_NOTREADY
+    st = env.wait_exited(cid)
+    assert st.exit_code != 0, st
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+    assert runsc_ids(env) == set()
+
+
 def test_runc_pod_beside_runsc_pod(pod_env_factory):  # noqa: F811
     env = runsc_env(pod_env_factory)
     env.pull()
