@@ -337,10 +337,14 @@ def runsc_ids_at(root):
 
 def test_cni_network_and_own_root(pod_env_factory, tmp_path):  # noqa: F811
     """A bridge network's address reaches a server in a runsc container; the
-    handler's root holds its state."""
+    handler's root holds its state and its runtime_args reach every runsc
+    command."""
     net = BridgeNet(str(tmp_path))
     root = str(tmp_path / "runsc-root")
-    dropin = RUNSC_DROPIN + "    root: %s\n" % root
+    logs = tmp_path / "runsc-logs"
+    logs.mkdir()
+    dropin = ("runtimes:\n  runsc:\n    path: %s\n    root: %s\n"
+              "    runtime_args: [--network=host, --debug, --debug-log=%s/]\n" % (RUNSC, root, logs))
     env = pod_env_factory(network=net, dropins={"50-runsc.yaml": dropin})
     env.pull()
     pod, pcfg = env.new_pod(runtime_handler="runsc")
@@ -349,6 +353,9 @@ def test_cni_network_and_own_root(pod_env_factory, tmp_path):  # noqa: F811
     cid, _ = env.run(pod, pcfg, "srv", command=sh("while true; do nc -l -p 8080 -e echo from-gvisor; done"))
     assert runsc_ids_at(root) == {pod, cid}
     assert not os.path.exists(runsc_root(env))
+    # The handler's flags reach every command: its debug logs name them.
+    commands = {name.split(".")[-2] for name in os.listdir(logs)}
+    assert {"create", "start", "boot", "gofer"} <= commands, commands
     deadline, got = time.monotonic() + 20, b""
     while b"from-gvisor" not in got and time.monotonic() < deadline:
         try:
@@ -360,6 +367,7 @@ def test_cni_network_and_own_root(pod_env_factory, tmp_path):  # noqa: F811
     env.stop_pod(pod)
     env.remove_pod(pod)
     assert runsc_ids_at(root) == set()
+    assert "delete" in {name.split(".")[-2] for name in os.listdir(logs)}
 
 
 def test_crictl_runp_with_runtime_runsc(pod_env_factory):  # noqa: F811
