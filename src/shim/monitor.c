@@ -451,13 +451,12 @@ static void reap_children(struct crid_shim *s)
 			continue;
 		if (pid <= 0)
 			break;
-		if (s->opts->subcontainer && pid == s->waiter_pid && !s->exited) {
-			s->exited = true;
-			s->exit_status = crid_shim_sub_exit_status(s, status);
-			s->exited_at_ns = now_ns();
-			s->drain_deadline_ns = monotonic_ns() + DRAIN_AFTER_EXIT_NS;
-			close_fd(&s->stdin_fd);
-		} else if (!s->opts->subcontainer && pid == s->container_pid && !s->exited) {
+		/* In a sandbox the runtime's wait tells the init's exit. */
+		if (s->opts->subcontainer && s->waiter_pid > 0 && pid == s->waiter_pid && !s->exited)
+			status = crid_shim_sub_exit_status(s, status);
+		else if (s->opts->subcontainer || pid != s->container_pid)
+			continue;
+		if (!s->exited) {
 			s->exited = true;
 			s->exit_status = status;
 			s->exited_at_ns = now_ns();
@@ -521,8 +520,7 @@ static void handle_request(struct crid_shim *s, struct crid_shim_client *c)
 		crid_shim_sub_start(s, answer, sizeof(answer) - 1);
 		strcat(answer, "\n");
 		client_answer(c, answer);
-	}
-	else {
+	} else {
 		client_answer(c, "error unknown command\n");
 	}
 }
