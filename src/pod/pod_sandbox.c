@@ -22,6 +22,7 @@
 #include "container/container.h"
 #include "oci/handler.h"
 #include "oci/oci_runtime.h"
+#include "runtime/views.h"
 #include "shim/protocol.h"
 
 #define SANDBOX_DIR "sandbox"
@@ -212,6 +213,21 @@ bool crid_pod_sandbox_alive(const struct crid_pod *p)
 			cmd[i] = ' ';
 	cmd[n] = '\0';
 	return strstr(cmd, "crid-shim") && strstr(cmd, p->id);
+}
+
+void crid_pod_sandbox_check(struct crid_runtime *rt, struct crid_pod *p)
+{
+	if (!p->handler->sandbox_per_pod || !atomic_load(&p->ready) || p->sandbox_shim_pid <= 0 || !exited(p))
+		return;
+	/* Busy: a Stop or Remove is at work, and ends the readiness itself. */
+	if (pthread_mutex_trylock(&p->lock) != 0)
+		return;
+	if (atomic_exchange(&p->ready, false)) {
+		log_warn("the pod's sandbox exited: the pod is not ready", "pod", p->id);
+		crid_pod_persist(rt, p);
+		crid_event_pod(rt, p, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT, 0);
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 int crid_pod_sandbox_stop(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)

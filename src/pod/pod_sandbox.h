@@ -22,6 +22,11 @@ int crid_pod_sandbox_stop(struct crid_runtime *rt, struct crid_pod *p, struct cr
  * directory. Idempotent. */
 int crid_pod_sandbox_remove(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err);
 
+/* A ready pod whose sandbox exited (its shim recorded the exit, or is
+ * gone) is made not ready, recorded and announced (CONTAINER_STOPPED),
+ * unless p's lock is busy. Lock of p not held. */
+void crid_pod_sandbox_check(struct crid_runtime *rt, struct crid_pod *p);
+
 /* Start-up: whether the recorded sandbox still runs (its shim alive, no
  * exit recorded). */
 bool crid_pod_sandbox_alive(const struct crid_pod *p);

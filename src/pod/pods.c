@@ -476,6 +476,8 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	r = crid_pod_find(rt, req->pod_sandbox_id, &p, err);
 	if (r < 0)
 		return r;
+	/* A sandbox that died since is the one thing looked at. */
+	crid_pod_sandbox_check(rt, p);
 	/* From memory and without the pod's lock, which Stop and Remove hold
 	 * across slow work; only the verbose details wait for it. */
 	crid_pod_view_fill(p, &v);

@@ -235,6 +235,26 @@ def test_sandbox_killed_while_crid_is_away(pod_env_factory):  # noqa: F811
     assert runsc_ids(env) == set()
 
 
+def test_sandbox_killed_while_crid_runs(pod_env_factory):  # noqa: F811
+    env = runsc_env(pod_env_factory)
+    env.pull()
+    pod, pcfg = env.new_pod(runtime_handler="runsc")
+    cid, _ = env.run(pod, pcfg, "c", command=sh("exec sleep 1000"))
+    sandbox_pid = info_json(env.pod_status(pod, verbose=True))["sandboxPid"]
+    os.kill(sandbox_pid, 9)
+    deadline = time.monotonic() + 15
+    while env.pod_status(pod).status.state != env.api.SANDBOX_NOTREADY:
+        assert time.monotonic() < deadline, "the pod stays ready without its sandbox"
+        time.sleep(0.2)
+    assert env.wait_exited(cid).exit_code != 0
+    with pytest.raises(grpc.RpcError) as e:
+        env.create(pod, pcfg, env.ctr_config("late", command=sh("true")))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    env.stop_pod(pod)
+    env.remove_pod(pod)
+    assert runsc_ids(env) == set()
+
+
 def test_runc_pod_beside_runsc_pod(pod_env_factory):  # noqa: F811
     env = runsc_env(pod_env_factory)
     env.pull()
