@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh build|run|test ...
 set -eu
 
-build_pkgs="gcc make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev zlib1g-dev"
+build_pkgs="gcc libc6-dev make pkg-config libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev libjansson-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev libssl-dev zlib1g-dev"
 # The OCI runtimes; the CNI plugins pods get their networks from, and the
 # iptables their portmap plugin programs hostPorts with.
 run_pkgs="crun runc containernetworking-plugins iptables"
@@ -11,6 +11,8 @@ test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytes
 # The hardening tests' throwaway users (useradd, userdel; setpriv and
 # runuser come with util-linux); the libFuzzer targets (clang's runtime).
 test_pkgs="$test_pkgs passwd clang libclang-rt-14-dev"
+# gVisor, the sandboxed runtime handler the RuntimeClass tests run.
+test_pkgs="$test_pkgs runsc"
 # The Go client of the tests (tests/criclient): Go, grpc-go and the protobuf
 # runtime and generators, all from Debian.
 test_pkgs="$test_pkgs golang-go golang-google-grpc-dev golang-golang-x-net-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc"

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "config/config_internal.h"
 
 /* bind() needs the socket path and its NUL to fit in sun_path. */
@@ -364,6 +365,14 @@ int crid_config_check_runtime_path(const char *path, struct crid_err *err)
 	return 0;
 }
 
+/* gVisor's runsc runs one sandbox per pod whatever it is called by. */
+static bool is_runsc(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	return strcmp(base ? base + 1 : path, "runsc") == 0;
+}
+
 static struct crid_runtime_handler *find_handler(const struct crid_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_runtimes; i++)
@@ -393,6 +402,8 @@ int crid_config_runtime_set(struct crid_config *cfg, const char *name, const cha
 	if (h) {
 		free(h->path);
 		h->path = take_ptr(&path_copy);
+		if (!h->sandbox_per_pod_set)
+			h->sandbox_per_pod = is_runsc(h->path);
 		return 0;
 	}
 	name_copy = strdup(name);
@@ -402,9 +413,96 @@ int crid_config_runtime_set(struct crid_config *cfg, const char *name, const cha
 	if (!grown)
 		return crid_err_nomem(err, "runtime handlers");
 	cfg->runtimes = grown;
+	memset(&grown[cfg->n_runtimes], 0, sizeof(grown[cfg->n_runtimes]));
 	grown[cfg->n_runtimes].name = take_ptr(&name_copy);
 	grown[cfg->n_runtimes].path = take_ptr(&path_copy);
+	grown[cfg->n_runtimes].sandbox_per_pod = is_runsc(grown[cfg->n_runtimes].path);
 	cfg->n_runtimes++;
+	return 0;
+}
+
+int crid_config_runtime_set_sandbox(struct crid_config *cfg, const char *name, bool sandbox_per_pod,
+				    struct crid_err *err)
+{
+	struct crid_runtime_handler *h = find_handler(cfg, name);
+
+	if (!h)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime handler \"%s\" has no path", name);
+	h->sandbox_per_pod = sandbox_per_pod;
+	h->sandbox_per_pod_set = true;
+	return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* --root is crid's to give (the handler's root): "--root", "-root DIR",
+ * "--root=DIR", but not "--rootless". */
+static bool is_root_flag(const char *arg)
+{
+	arg += arg[1] == '-' ? 2 : 1;
+	return strncmp(arg, "root", 4) == 0 && (arg[4] == '\0' || arg[4] == '=');
+}
+
+/* A runtime runs a handful of commands per container: each flag goes on
+ * all of them, so a bounded few. */
+#define MAX_RUNTIME_ARGS 16
+
+int crid_config_runtime_set_args(struct crid_config *cfg, const char *name, char *const *args, size_t n,
+				 struct crid_err *err)
+{
+	struct crid_runtime_handler *h = find_handler(cfg, name);
+	char **copy;
+
+	if (!h)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime handler \"%s\" has no path", name);
+	if (n > MAX_RUNTIME_ARGS)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "more than %d runtime arguments",
+				    MAX_RUNTIME_ARGS);
+	for (size_t i = 0; i < n; i++) {
+		if (args[i][0] != '-' || strlen(args[i]) < 2 || strcmp(args[i], "--") == 0 || strlen(args[i]) > 1024 ||
+		    strpbrk(args[i], "\n\r"))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\" is not a runtime flag (one \"--name=value\" per item)", args[i]);
+		if (is_root_flag(args[i]))
+			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+					    "\"%s\": set the handler's root instead", args[i]);
+	}
+	copy = calloc(n + 1, sizeof(*copy));
+	if (!copy)
+		return crid_err_nomem(err, "runtime arguments");
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(args[i]);
+		if (!copy[i]) {
+			free_strv(copy, i);
+			return crid_err_nomem(err, "runtime arguments");
+		}
+	}
+	free_strv(h->runtime_args, h->n_runtime_args);
+	h->runtime_args = copy;
+	h->n_runtime_args = n;
+	return 0;
+}
+
+int crid_config_runtime_set_root(struct crid_config *cfg, const char *name, const char *root, struct crid_err *err)
+{
+	struct crid_runtime_handler *h = find_handler(cfg, name);
+	char *copy;
+
+	if (!h)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime handler \"%s\" has no path", name);
+	if (root[0] != '/' || crid_path_has_dotdot(root) || strlen(root) > 1024)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "\"%s\" is not an absolute path without \"..\"",
+				    root);
+	copy = strdup(root);
+	if (!copy)
+		return crid_err_nomem(err, "runtime root");
+	free(h->root);
+	h->root = copy;
 	return 0;
 }
 
@@ -748,6 +846,8 @@ void crid_config_free(struct crid_config *cfg)
 	for (size_t i = 0; i < cfg->n_runtimes; i++) {
 		free(cfg->runtimes[i].name);
 		free(cfg->runtimes[i].path);
+		free(cfg->runtimes[i].root);
+		free_strv(cfg->runtimes[i].runtime_args, cfg->runtimes[i].n_runtime_args);
 	}
 	free(cfg->runtimes);
 	crid_config_registries_free(cfg);
@@ -765,6 +865,20 @@ const struct crid_runtime_handler *crid_config_find_runtime(const struct crid_co
 	if (!name)
 		return NULL;
 	return find_handler(cfg, name);
+}
+
+static json_t *runtime_to_json(const struct crid_runtime_handler *h)
+{
+	json_t *args = json_array();
+
+	for (size_t i = 0; args && i < h->n_runtime_args; i++)
+		if (json_array_append_new(args, json_string(h->runtime_args[i])) < 0) {
+			json_decref(args);
+			return NULL;
+		}
+	return args ? json_pack("{s:s, s:b, s:o, s:s?}", "path", h->path, "sandbox_per_pod", h->sandbox_per_pod,
+				"runtime_args", args, "root", h->root)
+		    : NULL;
 }
 
 json_t *crid_config_to_json(const struct crid_config *cfg)
@@ -813,8 +927,7 @@ json_t *crid_config_to_json(const struct crid_config *cfg)
 	if (json_object_set_new(o, "runtimes", runtimes) < 0)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_runtimes; i++)
-		if (json_object_set_new(runtimes, cfg->runtimes[i].name,
-					json_pack("{s:s}", "path", cfg->runtimes[i].path)) < 0)
+		if (json_object_set_new(runtimes, cfg->runtimes[i].name, runtime_to_json(&cfg->runtimes[i])) < 0)
 			return NULL;
 	if (json_object_set_new(o, "seccomp_default", json_boolean(cfg->seccomp_default)) < 0)
 		return NULL;

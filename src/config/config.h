@@ -32,6 +32,14 @@ enum crid_cgroup_driver {
 struct crid_runtime_handler {
 	char *name;
 	char *path; /* absolute, or a bare name looked up in PATH when used */
+	/* The runtime runs one sandbox per pod (gVisor, VM runtimes): the pod
+	 * gets a sandbox container of its own, and its containers join it.
+	 * Defaults to true for a binary named runsc. */
+	bool sandbox_per_pod;
+	bool sandbox_per_pod_set; /* given in the configuration, not defaulted */
+	char **runtime_args; /* global flags before each runtime command */
+	size_t n_runtime_args;
+	char *root; /* the runtime's state directory (--root); NULL: <run_root>/runtime/<name> */
 };
 
 /* A mirror of a registry, tried before the registry itself. */
@@ -134,6 +142,14 @@ const struct crid_registry_config *crid_config_find_registry(const struct crid_c
 /* The effective configuration as a JSON object (Status verbose info).
  * New reference, NULL on out of memory. */
 json_t *crid_config_to_json(const struct crid_config *cfg);
+
+/* Handler options (config.c): one sandbox per pod, extra runtime flags
+ * (each starting with "-"), the runtime's root (an absolute path). */
+int crid_config_runtime_set_sandbox(struct crid_config *cfg, const char *name, bool sandbox_per_pod,
+				    struct crid_err *err);
+int crid_config_runtime_set_args(struct crid_config *cfg, const char *name, char *const *args, size_t n,
+				 struct crid_err *err);
+int crid_config_runtime_set_root(struct crid_config *cfg, const char *name, const char *root, struct crid_err *err);
 
 const char *crid_cgroup_driver_name(enum crid_cgroup_driver d);
 

@@ -122,78 +122,6 @@ static int check_keys(struct yctx *c, const yaml_node_t *map, const char *where)
 	return 0;
 }
 
-/* One entry of runtimes; a handler that already exists keeps what this entry
- * does not set, so a drop-in can change one field. */
-static int apply_runtime(struct yctx *c, const yaml_node_t *namenode, const yaml_node_t *v)
-{
-	const char *name = scalar(namenode);
-	_cleanup_free_ char *where = NULL;
-	const yaml_node_t *pathkey = NULL, *pathnode = NULL;
-	const char *path;
-	int r;
-
-	r = crid_config_check_runtime_name(name, c->err);
-	if (r < 0)
-		return crid_err_wrap(c->err, "%s:%zu: runtimes: ", c->path, line_of(namenode));
-	if (asprintf(&where, "runtimes.%s", name) < 0)
-		return crid_err_nomem(c->err, "config key name");
-	if (!is_null(v)) {
-		if (v->type != YAML_MAPPING_NODE)
-			return yerr(c, v, "%s: expected a mapping with a path, found %s", where,
-				    kind_of(v));
-		r = check_keys(c, v, where);
-		if (r < 0)
-			return r;
-		for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
-		     p++) {
-			const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-
-			if (strcmp(scalar(k), "path") != 0)
-				return yerr(c, k, "%s: unknown key \"%s\"", where, scalar(k));
-			pathkey = k;
-			pathnode = yaml_document_get_node(c->doc, p->value);
-		}
-	}
-	if (!pathnode) {
-		if (crid_config_find_runtime(c->cfg, name))
-			return 0;
-		return yerr(c, namenode, "%s: path is required", where);
-	}
-	free(take_ptr(&where));
-	if (asprintf(&where, "runtimes.%s.path", name) < 0)
-		return crid_err_nomem(c->err, "config key name");
-	r = scalar_value(c, pathkey, pathnode, where, &path);
-	if (r < 0)
-		return r;
-	r = crid_config_runtime_set(c->cfg, name, path, c->err);
-	if (r < 0)
-		return crid_err_wrap(c->err, "%s:%zu: %s: ", c->path, line_of(pathnode), where);
-	return 0;
-}
-
-static int apply_runtimes(struct yctx *c, const yaml_node_t *map)
-{
-	int r;
-
-	/* "runtimes:" with every entry commented out adds nothing. */
-	if (is_null(map))
-		return 0;
-	if (map->type != YAML_MAPPING_NODE)
-		return yerr(c, map, "runtimes: expected a mapping of handler names, found %s",
-			    kind_of(map));
-	r = check_keys(c, map, "runtimes");
-	if (r < 0)
-		return r;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		r = apply_runtime(c, yaml_document_get_node(c->doc, p->key),
-				  yaml_document_get_node(c->doc, p->value));
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 static int ywrap(struct yctx *c, const yaml_node_t *at, const char *where)
 {
 	return crid_err_wrap(c->err, "%s:%zu: %s: ", c->path, line_of(at), where);
@@ -272,6 +200,131 @@ static int bool_value(struct yctx *c, const yaml_node_t *keynode, const yaml_nod
 		}
 	}
 	return yerr(c, v, "%s: \"%s\" is not true or false", where, value);
+}
+
+/* runtimes.NAME.runtime_args: a list of flags. */
+static int runtime_args_value(struct yctx *c, const char *name, const char *where, const yaml_node_t *list)
+{
+	_cleanup_free_ char **args = NULL;
+	size_t n = 0;
+	int r;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return yerr(c, list, "%s: expected a list of flags, found %s", where, kind_of(list));
+	args = calloc((size_t)(list->data.sequence.items.top - list->data.sequence.items.start) + 1, sizeof(*args));
+	if (!args)
+		return crid_err_nomem(c->err, "runtime arguments");
+	for (yaml_node_item_t *i = list->data.sequence.items.start; i < list->data.sequence.items.top; i++) {
+		const yaml_node_t *item = yaml_document_get_node(c->doc, *i);
+		const char *v;
+
+		r = scalar_value(c, item, item, where, &v);
+		if (r < 0)
+			return r;
+		args[n++] = (char *)v;
+	}
+	r = crid_config_runtime_set_args(c->cfg, name, args, n, c->err);
+	return r < 0 ? ywrap(c, list, where) : 0;
+}
+
+/* One entry of runtimes; a handler that already exists keeps what this entry
+ * does not set, so a drop-in can change one field. */
+static int apply_runtime(struct yctx *c, const yaml_node_t *namenode, const yaml_node_t *v)
+{
+	static const char *const keys[] = { "path", "sandbox_per_pod", "runtime_args", "root" };
+	const char *name = scalar(namenode);
+	_cleanup_free_ char *where = NULL;
+	const yaml_node_t *pathkey = NULL, *pathnode = NULL, *k, *node;
+	const char *path;
+	int r;
+
+	r = crid_config_check_runtime_name(name, c->err);
+	if (r < 0)
+		return crid_err_wrap(c->err, "%s:%zu: runtimes: ", c->path, line_of(namenode));
+	if (asprintf(&where, "runtimes.%s", name) < 0)
+		return crid_err_nomem(c->err, "config key name");
+	if (!is_null(v)) {
+		if (v->type != YAML_MAPPING_NODE)
+			return yerr(c, v, "%s: expected a mapping with a path, found %s", where,
+				    kind_of(v));
+		r = check_keys(c, v, where);
+		if (r < 0)
+			return r;
+		for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+		     p++) {
+			bool known = false;
+
+			k = yaml_document_get_node(c->doc, p->key);
+			for (size_t i = 0; i < CRID_ARRAY_SIZE(keys); i++)
+				known = known || strcmp(scalar(k), keys[i]) == 0;
+			if (!known)
+				return yerr(c, k, "%s: unknown key \"%s\" (known: path, sandbox_per_pod, runtime_args, "
+					    "root)", where, scalar(k));
+		}
+		pathnode = lookup(c, v, "path", &pathkey);
+	}
+	if (!pathnode) {
+		if (!crid_config_find_runtime(c->cfg, name))
+			return yerr(c, namenode, "%s: path is required", where);
+	} else {
+		r = name_of(c, &where, "runtimes.%s.path", name);
+		if (r == 0)
+			r = scalar_value(c, pathkey, pathnode, where, &path);
+		if (r < 0)
+			return r;
+		r = crid_config_runtime_set(c->cfg, name, path, c->err);
+		if (r < 0)
+			return crid_err_wrap(c->err, "%s:%zu: %s: ", c->path, line_of(pathnode), where);
+	}
+	if (is_null(v))
+		return 0;
+	if ((node = lookup(c, v, "sandbox_per_pod", &k))) {
+		bool b;
+
+		if ((r = name_of(c, &where, "runtimes.%s.sandbox_per_pod", name)) < 0 ||
+		    (r = bool_value(c, k, node, where, &b)) < 0)
+			return r;
+		if ((r = crid_config_runtime_set_sandbox(c->cfg, name, b, c->err)) < 0)
+			return ywrap(c, node, where);
+	}
+	if ((node = lookup(c, v, "runtime_args", &k))) {
+		if ((r = name_of(c, &where, "runtimes.%s.runtime_args", name)) < 0 ||
+		    (r = runtime_args_value(c, name, where, node)) < 0)
+			return r;
+	}
+	if ((node = lookup(c, v, "root", &k))) {
+		const char *root;
+
+		if ((r = name_of(c, &where, "runtimes.%s.root", name)) < 0 ||
+		    (r = scalar_value(c, k, node, where, &root)) < 0)
+			return r;
+		if ((r = crid_config_runtime_set_root(c->cfg, name, root, c->err)) < 0)
+			return ywrap(c, node, where);
+	}
+	return 0;
+}
+
+static int apply_runtimes(struct yctx *c, const yaml_node_t *map)
+{
+	int r;
+
+	/* "runtimes:" with every entry commented out adds nothing. */
+	if (is_null(map))
+		return 0;
+	if (map->type != YAML_MAPPING_NODE)
+		return yerr(c, map, "runtimes: expected a mapping of handler names, found %s",
+			    kind_of(map));
+	r = check_keys(c, map, "runtimes");
+	if (r < 0)
+		return r;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		r = apply_runtime(c, yaml_document_get_node(c->doc, p->key),
+				  yaml_document_get_node(c->doc, p->value));
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Each file's pinned_images add to the list the files before it built. */

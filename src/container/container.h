@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "oci/oci_runtime.h"
 #include "oci/oci_spec.h"
 #include "rpc/methods.h"
 #include "runtime/objects.h"
@@ -81,6 +82,28 @@ int crid_container_streams_register(struct crid_runtime *rt, struct crid_rpc_met
 int crid_containers_stop_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
 /* Removes every container of a pod (RemovePodSandbox). */
 int crid_containers_remove_pod(struct crid_runtime *rt, const char *pod_id, struct crid_err *err);
+
+/* The OCI runtime's calls for c (its handler's root and flags, and
+ * what its pod needs of them), root_buf holding the root. */
+void crid_container_oci(const struct crid_runtime *rt, const struct crid_container *c, char *root_buf, size_t size,
+			struct crid_oci_runtime *out);
+
+/* What crid-shim is started with (shim/protocol.h): a container's, or a
+ * pod's sandbox container's. */
+struct crid_shim_launch {
+	const char *id;	 /* the runtime's container ID */
+	const char *dir; /* bundle and state directory */
+	const struct crid_oci_runtime *oci;
+	const char *log_path; /* NULL or "": none */
+	const char *log_dir;  /* the pod's log directory, with a log_path */
+	bool stdin_open, stdin_once, tty;
+	bool subcontainer; /* joins the pod's sandbox */
+};
+
+/* Starts crid-shim and waits for its answer: "<runtime> create" done,
+ * *shim_pid and *pid (the container's process as the runtime said) set. */
+int crid_shim_start(const char *shim_path, const struct crid_shim_launch *l, pid_t *shim_pid, pid_t *pid,
+		    struct crid_err *err);
 
 /* The exit watcher: learns from the shims' exit files. */
 int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err);

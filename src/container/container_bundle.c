@@ -254,6 +254,31 @@ static int target_pid_ns(struct crid_runtime *rt, const struct crid_container *c
 	return 0;
 }
 
+/* A container of a pod whose runtime runs one sandbox per pod joins the
+ * pod's sandbox: the annotations CRI-O and containerd set, which gVisor
+ * (and Kata) read. The sandbox container's ID is the pod's. */
+static int join_sandbox(json_t *spec, const struct crid_pod *pod, const struct crid_container *c,
+			struct crid_err *err)
+{
+	const Runtime__V1__PodSandboxMetadata *m = pod->config->metadata;
+	json_t *a = json_object_get(spec, "annotations");
+
+	if (!a) {
+		a = json_object();
+		if (!a || json_object_set_new(spec, "annotations", a) < 0)
+			return crid_err_nomem(err, "annotations");
+	}
+	if (json_object_set_new(a, "io.kubernetes.cri.container-type", json_string("container")) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.sandbox-id", json_string(pod->id)) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.sandbox-name", json_string(m->name)) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.sandbox-namespace", json_string(m->namespace_)) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.sandbox-uid", json_string(m->uid)) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.container-name", json_string(c->config->metadata->name)) < 0 ||
+	    json_object_set_new(a, "io.kubernetes.cri.image-name", json_string(c->image_name)) < 0)
+		return crid_err_nomem(err, "annotations");
+	return 0;
+}
+
 /* The bundle: config.json built from the image, the config and the pod. */
 int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *c, struct crid_pod *pod,
 				const struct crid_container_image *img, const struct crid_spec_host *host,
@@ -332,6 +357,8 @@ int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *
 	crid_user_ids_free(&ids);
 	if (r == 0)
 		r = crid_cdi_apply(cdi_edits, spec, err);
+	if (r == 0 && c->handler->sandbox_per_pod)
+		r = join_sandbox(spec, pod, c, err);
 	if (r < 0)
 		return r;
 	c->process = json_deep_copy(json_object_get(spec, "process"));

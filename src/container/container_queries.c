@@ -260,7 +260,7 @@ static int exec_sync(void *data, const ProtobufCMessage *request, struct crid_ca
 	json_object_set_new(process, "terminal", json_false());
 	if (req->timeout > 0)
 		deadline = crid_monotonic_ns() + req->timeout * 1000000000LL;
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	/* Output past what one response can carry is dropped, not refused:
 	 * each stream keeps its first half of the response's room. */
 	room = rt->cfg->grpc_max_send_bytes;
@@ -354,7 +354,7 @@ static int update_container_resources(void *data, const ProtobufCMessage *reques
 	crid_spec_host_probe(&host);
 	if ((r = crid_spec_resources(req->linux, &host, &res, err)) < 0)
 		return crid_err_wrap(err, "linux.");
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	crid_container_collect_exit_locked(rt, c);
 	if (c->state == CRID_CTR_EXITED) {

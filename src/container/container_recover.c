@@ -71,6 +71,7 @@ void crid_container_recover(struct crid_runtime *rt, const struct crid_object_re
 	c->handler = crid_config_find_runtime(rt->cfg, crid_record_str(st, "handler"));
 	if (!c->handler)
 		c->handler = crid_config_find_runtime(rt->cfg, "");
+	c->host_network = json_is_true(json_object_get(st, "host_network"));
 	c->image_name = strdup(crid_record_str(st, "image_name"));
 	c->image_id = strdup(crid_record_str(st, "image_id"));
 	/* Records from before these were kept show what they knew. */

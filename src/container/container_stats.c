@@ -3,6 +3,7 @@
  * call (stats/cgroup.h); CPU nano-cores come from the container's previous
  * reading; the writable layer's size is the background walker's last
  * measurement, so no call walks a file system. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,26 @@
 #include "runtime/views.h"
 
 #define STREAM_BATCH 100
+
+/* A container in its pod's sandbox has no cgroup of its own: the
+ * sandbox's kernel counts its use. */
+static void sandboxed_usage(struct crid_runtime *rt, struct crid_container *c, struct crid_cgroup_sample *cg)
+{
+	char root[PATH_MAX];
+	struct crid_oci_runtime oci;
+	struct crid_err err;
+	uint64_t cpu, mem;
+
+	crid_container_oci(rt, c, root, sizeof(root), &oci);
+	if (crid_oci_stats(&oci, c->id, &cpu, &mem, &err) < 0)
+		return;
+	cg->timestamp = crid_realtime_ns();
+	cg->has_cpu = true;
+	cg->cpu_usage_ns = cpu;
+	cg->has_memory = true;
+	cg->mem_usage = cg->mem_working_set = cg->mem_rss = mem;
+	cg->mem_limit = CRID_CGROUP_NO_LIMIT;
+}
 
 void crid_container_usage_read(struct crid_runtime *rt, struct crid_container *c, struct crid_container_usage *u)
 {
@@ -23,8 +44,12 @@ void crid_container_usage_read(struct crid_runtime *rt, struct crid_container *c
 	u->started_at = c->started_at;
 	pthread_mutex_unlock(&c->state_lock);
 	/* An exited container's cgroup is gone with its processes. */
-	if (u->state != CRID_CTR_EXITED && crid_cgroup_read(&rt->cgroups, c->cgroups_path, &u->cg, &err) == 0 &&
-	    u->cg.has_cpu)
+	if (c->handler->sandbox_per_pod) {
+		if (u->state == CRID_CTR_RUNNING) /* a created one has nothing in the sandbox yet */
+			sandboxed_usage(rt, c, &u->cg);
+	} else if (u->state != CRID_CTR_EXITED)
+		crid_cgroup_read(&rt->cgroups, c->cgroups_path, &u->cg, &err);
+	if (u->state != CRID_CTR_EXITED && u->cg.has_cpu)
 		u->has_rate = crid_cpu_rate_update(&c->cpu, u->cg.cpu_usage_ns, crid_monotonic_ns(), &u->nano_cores);
 	if (!u->cg.timestamp)
 		u->cg.timestamp = crid_realtime_ns();

@@ -105,7 +105,7 @@ static int exec_rpc(void *data, const ProtobufCMessage *request, struct crid_cal
 		return r;
 	if ((r = crid_handler_binary(c->handler, binary, sizeof(binary), err)) < 0)
 		return r;
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, root, sizeof(root), &oci);
+	crid_container_oci(rt, c, root, sizeof(root), &oci);
 	pthread_mutex_lock(&c->lock);
 	process = json_deep_copy(c->process);
 	pthread_mutex_unlock(&c->lock);
@@ -129,6 +129,12 @@ static int exec_rpc(void *data, const ProtobufCMessage *request, struct crid_cal
 	sr->err = req->stderr;
 	sr->runtime_path = strdup(binary);
 	sr->runtime_root = strdup(oci.root);
+	sr->runtime_args = calloc(oci.n_args + 1, sizeof(*sr->runtime_args));
+	for (size_t i = 0; sr->runtime_args && i < oci.n_args; i++)
+		if (!(sr->runtime_args[i] = strdup(oci.args[i])))
+			return crid_err_nomem(err, "exec request");
+	if (!sr->runtime_args)
+		return crid_err_nomem(err, "exec request");
 	sr->process = json_dumps(process, JSON_COMPACT);
 	sr->cmd_text = cmd_text(req->cmd, req->n_cmd);
 	if (!sr->runtime_path || !sr->runtime_root || !sr->process || !sr->cmd_text)

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,15 +59,21 @@ static int remove_container_files(struct crid_container *c, struct crid_err *err
 	return r;
 }
 
+void crid_container_oci(const struct crid_runtime *rt, const struct crid_container *c, char *root_buf, size_t size,
+			struct crid_oci_runtime *out)
+{
+	crid_oci_runtime_for_pod(rt->cfg->run_root, c->handler, c->host_network, root_buf, size, out);
+}
+
 /* ---- crid-shim ---- */
 
 /* Starts the shim and reads its one line: "ok <shim pid> <pid>". */
-static int start_shim(struct crid_runtime *rt, struct crid_container *c, const char *runtime_root,
-		      const char *pod_log_dir, struct crid_err *err)
+int crid_shim_start(const char *shim_path, const struct crid_shim_launch *l, pid_t *shim_pid_out, pid_t *pid_out,
+		    struct crid_err *err)
 {
 	int sync[2];
 	char sync_fd[16], line[1024];
-	const char *argv[24];
+	const char *argv[28 + 2 * CRID_OCI_MAX_ARGS];
 	size_t k = 0, got = 0;
 	struct crid_spawn sp;
 	pid_t pid;
@@ -75,31 +83,37 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 		return crid_err_set(err, CRID_INTERNAL, errno, "start crid-shim: pipe");
 	/* The write end must survive exec as fd 3 in the shim. */
 	snprintf(sync_fd, sizeof(sync_fd), "%d", 3);
-	argv[k++] = rt->shim_path;
+	argv[k++] = shim_path;
 	argv[k++] = "--id";
-	argv[k++] = c->id;
+	argv[k++] = l->id;
 	argv[k++] = "--bundle";
-	argv[k++] = c->dir;
+	argv[k++] = l->dir;
 	argv[k++] = "--runtime";
-	argv[k++] = c->handler->path;
+	argv[k++] = l->oci->path;
 	argv[k++] = "--runtime-root";
-	argv[k++] = runtime_root;
+	argv[k++] = l->oci->root;
+	for (size_t i = 0; i < l->oci->n_args; i++) {
+		argv[k++] = "--runtime-arg";
+		argv[k++] = l->oci->args[i];
+	}
+	if (l->subcontainer)
+		argv[k++] = "--subcontainer";
 	argv[k++] = "--state-dir";
-	argv[k++] = c->dir;
+	argv[k++] = l->dir;
 	argv[k++] = "--log-path";
-	argv[k++] = *c->log_path ? c->log_path : "/dev/null";
-	if (*c->log_path) {
+	argv[k++] = l->log_path && *l->log_path ? l->log_path : "/dev/null";
+	if (l->log_path && *l->log_path) {
 		/* Opened beneath the pod's log directory, through no symlink. */
 		argv[k++] = "--log-dir";
-		argv[k++] = pod_log_dir;
+		argv[k++] = l->log_dir;
 	}
 	argv[k++] = "--sync-fd";
 	argv[k++] = sync_fd;
-	if (c->config->stdin)
+	if (l->stdin_open)
 		argv[k++] = "--stdin";
-	if (c->config->stdin_once)
+	if (l->stdin_once)
 		argv[k++] = "--stdin-once";
-	if (c->config->tty)
+	if (l->tty)
 		argv[k++] = "--tty";
 	argv[k] = NULL;
 	r = crid_spawn_init(&sp, 0);
@@ -107,13 +121,13 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 		if ((r = posix_spawn_file_actions_addopen(&sp.actions, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
 		    (r = posix_spawn_file_actions_addopen(&sp.actions, 1, "/dev/null", O_WRONLY, 0)) == 0 &&
 		    (r = posix_spawn_file_actions_adddup2(&sp.actions, sync[1], 3)) == 0)
-			r = posix_spawn(&pid, rt->shim_path, &sp.actions, &sp.attr, (char *const *)argv, environ);
+			r = posix_spawn(&pid, shim_path, &sp.actions, &sp.attr, (char *const *)argv, environ);
 		crid_spawn_destroy(&sp);
 	}
 	close(sync[1]);
 	if (r != 0) {
 		close(sync[0]);
-		return crid_err_set(err, CRID_INTERNAL, r, "start %s", rt->shim_path);
+		return crid_err_set(err, CRID_INTERNAL, r, "start %s", shim_path);
 	}
 	for (;;) {
 		struct pollfd p = { .fd = sync[0], .events = POLLIN };
@@ -140,13 +154,13 @@ static int start_shim(struct crid_runtime *rt, struct crid_container *c, const c
 		long shim_pid, ctr_pid;
 
 		if (sscanf(line + 3, "%ld %ld", &shim_pid, &ctr_pid) == 2 && shim_pid > 0 && ctr_pid > 0) {
-			c->shim_pid = (pid_t)shim_pid;
-			c->pid = (pid_t)ctr_pid;
+			*shim_pid_out = (pid_t)shim_pid;
+			*pid_out = (pid_t)ctr_pid;
 			return 0;
 		}
 	}
 	if (strncmp(line, "error ", 6) == 0)
-		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "%s: %s%s", c->handler->name, line + 6,
+		return crid_err_set(err, CRID_FAILED_PRECONDITION, 0, "%s: %s%s", l->oci->handler, line + 6,
 				    strstr(line, "hybrid mode")
 					    ? " (this crun needs every controller on cgroup v1: mount hugetlb as a v1 "
 					      "hierarchy at /sys/fs/cgroup/hugetlb, or use the runc handler)"
@@ -243,6 +257,12 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	int r;
 
 	crid_spec_host_probe(&host);
+	/* A joining container's stdio is wired at its start, which the shim
+	 * runs with its pipes (shim/subcontainer.c); it holds no terminal. */
+	if (c->handler->sandbox_per_pod && c->config->tty)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
+				    "config.tty: not supported by runtime handler %s (one sandbox per pod)",
+				    c->handler->name);
 	if ((r = crid_container_userns(pod, c->config, &userns, err)) < 0)
 		return r;
 	if (userns) {
@@ -281,10 +301,19 @@ static int set_up_container(struct crid_runtime *rt, struct crid_container *c, s
 	crid_container_image_clear(&defaults);
 	if (r < 0)
 		return r;
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	r = crid_mkdir_p(runtime_root, 0700, err);
-	if (r == 0)
-		r = start_shim(rt, c, runtime_root, pod->config->log_directory, err);
+	{
+		struct crid_shim_launch l = {
+			.id = c->id, .dir = c->dir, .oci = &oci, .log_path = c->log_path,
+			.log_dir = pod->config->log_directory, .stdin_open = c->config->stdin,
+			.stdin_once = c->config->stdin_once, .tty = c->config->tty,
+			.subcontainer = c->handler->sandbox_per_pod,
+		};
+
+		if (r == 0)
+			r = crid_shim_start(rt->shim_path, &l, &c->shim_pid, &c->pid, err);
+	}
 	if (r == 0)
 		r = crid_exit_watch_add(rt, c, err);
 	return r;
@@ -353,6 +382,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 	pthread_mutex_init(&c->state_lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	c->handler = pod->handler;
+	c->host_network = pod->ns.net_path == NULL;
 	memcpy(c->pod_id, pod->id, sizeof(c->pod_id));
 	if ((r = crid_new_id(c->id, err)) < 0)
 		return r;
@@ -405,7 +435,7 @@ static int create_container(void *data, const ProtobufCMessage *request, struct 
 		struct crid_oci_runtime oci;
 		struct crid_err ignored;
 
-		crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+		crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 		kill_shim(c->shim_pid);
 		crid_oci_delete(&oci, c->id, &ignored);
 		remove_container_files(c, &ignored);
@@ -548,6 +578,48 @@ static bool wait_exit_locked(struct crid_runtime *rt, struct crid_container *c, 
 
 /* ---- start, stop, remove ---- */
 
+/* A container that joins its pod's sandbox is started by its shim, which
+ * holds the stdio the runtime hands the container at start. */
+static int start_in_sandbox(struct crid_container *c, struct crid_err *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char answer[CRID_ERR_MSG_MAX + 16];
+	size_t got = 0;
+
+	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", c->dir, CRID_SHIM_CONTROL_SOCKET) >=
+	    sizeof(addr.sun_path))
+		return crid_err_set(err, CRID_INTERNAL, ENAMETOOLONG, "control socket of container %s", c->id);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return crid_err_set(err, CRID_UNAVAILABLE, errno, "reach crid-shim of container %s", c->id);
+	if (write(fd, "start\n", 6) != 6)
+		return crid_err_set(err, CRID_UNAVAILABLE, errno, "ask crid-shim of container %s", c->id);
+	while (got < sizeof(answer) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, SHIM_START_TIMEOUT_MS) <= 0)
+			break;
+		n = read(fd, answer + got, sizeof(answer) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(answer, '\n', got))
+			break;
+	}
+	answer[got] = '\0';
+	answer[strcspn(answer, "\n")] = '\0';
+	if (strcmp(answer, "ok") == 0)
+		return 0;
+	if (strncmp(answer, "error ", 6) == 0)
+		return crid_err_set(err, CRID_INTERNAL, 0, "%s start of container %s: %s", c->handler->name, c->id,
+				    answer + 6);
+	return crid_err_set(err, CRID_INTERNAL, 0, "crid-shim of container %s gave no answer to start", c->id);
+}
+
 static int start_container(void *data, const ProtobufCMessage *request, struct crid_call *call, struct crid_err *err)
 {
 	struct crid_runtime *rt = data;
@@ -569,11 +641,11 @@ static int start_container(void *data, const ProtobufCMessage *request, struct c
 		pthread_mutex_unlock(&c->lock);
 		return r;
 	}
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	/* Taken before: the process may run and exit before start returns, and
 	 * the shim's exit time must not come before the start time. */
 	started_at = crid_realtime_ns();
-	r = crid_oci_start(&oci, c->id, err);
+	r = c->handler->sandbox_per_pod ? start_in_sandbox(c, err) : crid_oci_start(&oci, c->id, err);
 	if (r == 0) {
 		pthread_mutex_lock(&c->state_lock);
 		c->state = CRID_CTR_RUNNING;
@@ -604,12 +676,16 @@ static int stop_one(struct crid_runtime *rt, struct crid_container *c, int64_t t
 	struct crid_oci_runtime oci;
 	int r = 0;
 
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CRID_CTR_CREATED) {
-		/* Never started: its init waits to exec; kill it so it ends. */
-		crid_oci_kill(&oci, c->id, SIGKILL, 0, err);
-		wait_exit_locked(rt, c, crid_realtime_ns() + 10000000000LL);
+		/* Never started: its init waits to exec; kill it so it ends.
+		 * In a sandbox there is no process yet, only its shim. */
+		if (c->handler->sandbox_per_pod)
+			kill_shim(c->shim_pid);
+		else
+			crid_oci_kill(&oci, c->id, SIGKILL, 0, err);
+		wait_exit_locked(rt, c, crid_realtime_ns() + (c->handler->sandbox_per_pod ? 0 : 10000000000LL));
 		if (c->state != CRID_CTR_EXITED) {
 			pthread_mutex_lock(&c->state_lock);
 			c->state = CRID_CTR_EXITED;
@@ -671,7 +747,7 @@ static int remove_one(struct crid_runtime *rt, struct crid_container *c, struct 
 	r = stop_one(rt, c, 0, err);
 	if (r < 0)
 		return r;
-	crid_oci_runtime_for(rt->cfg->run_root, c->handler, runtime_root, sizeof(runtime_root), &oci);
+	crid_container_oci(rt, c, runtime_root, sizeof(runtime_root), &oci);
 	pthread_mutex_lock(&c->lock);
 	r = crid_oci_delete(&oci, c->id, err);
 	if (r == 0)

@@ -263,14 +263,16 @@ static bool exited_ok(const struct run *r)
 static int call(const struct crid_oci_runtime *rt, const char *const *args, size_t n, const char *stdin_data,
 		struct run *r, struct crid_err *err)
 {
-	const char *argv[16];
+	const char *argv[16 + CRID_OCI_MAX_ARGS];
 	size_t k = 0;
 
-	if (n + 4 > CRID_ARRAY_SIZE(argv))
+	if (n + rt->n_args + 4 > CRID_ARRAY_SIZE(argv))
 		return crid_err_set(err, CRID_INTERNAL, E2BIG, "runtime call with %zu arguments", n);
 	argv[k++] = rt->path;
 	argv[k++] = "--root";
 	argv[k++] = rt->root;
+	for (size_t i = 0; i < rt->n_args; i++)
+		argv[k++] = rt->args[i];
 	for (size_t i = 0; i < n; i++)
 		argv[k++] = args[i];
 	argv[k] = NULL;
@@ -383,6 +385,33 @@ int crid_oci_state(const struct crid_oci_runtime *rt, const char *id, json_t **s
 	return rc;
 }
 
+int crid_oci_stats(const struct crid_oci_runtime *rt, const char *id, uint64_t *cpu_ns, uint64_t *mem_bytes,
+		   struct crid_err *err)
+{
+	const char *args[] = { "events", "--stats", id };
+	json_auto_t *doc = NULL;
+	json_t *data, *cpu, *mem;
+	struct run r;
+	int rc = call(rt, args, 3, NULL, &r, err);
+
+	if (rc == 0 && !exited_ok(&r))
+		rc = crid_err_set(err, CRID_NOT_FOUND, 0, "%s events of container %s: %s", rt->handler, id,
+				  complaint(&r));
+	if (rc == 0) {
+		doc = json_loadb(r.out.data ? r.out.data : "", r.out.len, 0, NULL);
+		data = json_object_get(doc, "data");
+		cpu = json_object_get(json_object_get(json_object_get(data, "cpu"), "usage"), "total");
+		mem = json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "usage");
+		if (!json_is_integer(cpu) || !json_is_integer(mem))
+			rc = crid_err_set(err, CRID_INTERNAL, 0, "%s events of container %s: no CPU or memory usage",
+					  rt->handler, id);
+		else
+			*cpu_ns = (uint64_t)json_integer_value(cpu), *mem_bytes = (uint64_t)json_integer_value(mem);
+	}
+	run_clear(&r);
+	return rc;
+}
+
 int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *resources, struct crid_err *err)
 {
 	_cleanup_free_ char *text = json_dumps(resources, JSON_COMPACT);
@@ -400,13 +429,29 @@ int crid_oci_update(const struct crid_oci_runtime *rt, const char *id, json_t *r
 	return rc;
 }
 
-void crid_oci_runtime_for(const char *run_root, const struct crid_runtime_handler *h, char *root_buf, size_t size,
-			  struct crid_oci_runtime *out)
+void crid_oci_runtime_for_pod(const char *run_root, const struct crid_runtime_handler *h, bool host_network,
+			      char *root_buf, size_t size, struct crid_oci_runtime *out)
 {
-	snprintf(root_buf, size, "%s/runtime/%s", run_root, h->name);
+	memset(out, 0, sizeof(*out));
+	if (h->root)
+		snprintf(root_buf, size, "%s", h->root);
+	else
+		snprintf(root_buf, size, "%s/runtime/%s", run_root, h->name);
 	out->handler = h->name;
 	out->path = h->path;
 	out->root = root_buf;
+	for (size_t i = 0; i < h->n_runtime_args && out->n_args < CRID_OCI_MAX_ARGS - 1; i++)
+		out->args[out->n_args++] = h->runtime_args[i];
+	/* Last: gVisor takes the last of a flag given twice. */
+	if (h->sandbox_per_pod && host_network)
+		out->args[out->n_args++] = "--network=host";
+	out->args[out->n_args] = NULL;
+}
+
+void crid_oci_runtime_for(const char *run_root, const struct crid_runtime_handler *h, char *root_buf, size_t size,
+			  struct crid_oci_runtime *out)
+{
+	crid_oci_runtime_for_pod(run_root, h, false, root_buf, size, out);
 }
 
 void crid_exec_result_free(struct crid_exec_result *r)
@@ -422,7 +467,7 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 	_cleanup_free_ char *process_path = NULL, *pid_path = NULL;
 	_cleanup_free_ char *text = json_dumps(process, JSON_COMPACT);
 	char rnd[17];
-	const char *argv[10];
+	const char *argv[10 + CRID_OCI_MAX_ARGS];
 	struct run r = { 0 };
 	int rc;
 
@@ -443,16 +488,22 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 		if (rc < 0)
 			return rc;
 	}
-	argv[0] = rt->path;
-	argv[1] = "--root";
-	argv[2] = rt->root;
-	argv[3] = "exec";
-	argv[4] = "--process";
-	argv[5] = process_path;
-	argv[6] = "--pid-file";
-	argv[7] = pid_path;
-	argv[8] = id;
-	argv[9] = NULL;
+	{
+		size_t k = 0;
+
+		argv[k++] = rt->path;
+		argv[k++] = "--root";
+		argv[k++] = rt->root;
+		for (size_t i = 0; i < rt->n_args; i++)
+			argv[k++] = rt->args[i];
+		argv[k++] = "exec";
+		argv[k++] = "--process";
+		argv[k++] = process_path;
+		argv[k++] = "--pid-file";
+		argv[k++] = pid_path;
+		argv[k++] = id;
+		argv[k] = NULL;
+	}
 	r.argv = argv;
 	r.deadline_ns = deadline_ns ? deadline_ns : crid_monotonic_ns() + 365LL * 24 * 3600 * 1000000000LL;
 	r.pid_file = pid_path;
@@ -477,11 +528,11 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 	return 0;
 }
 
-int crid_oci_exec_spawn(const char *runtime_path, const char *runtime_root, const char *id, const char *process_path,
-			const char *pid_path, const char *console_path, int in_fd, int out_fd, int err_fd, pid_t *pid,
-			struct crid_err *err)
+int crid_oci_exec_spawn(const char *runtime_path, const char *runtime_root, char *const *runtime_args,
+			const char *id, const char *process_path, const char *pid_path, const char *console_path,
+			int in_fd, int out_fd, int err_fd, pid_t *pid, struct crid_err *err)
 {
-	const char *argv[16];
+	const char *argv[16 + CRID_OCI_MAX_ARGS];
 	const int from[3] = { in_fd, out_fd, err_fd };
 	struct crid_spawn sp;
 	size_t k = 0;
@@ -490,6 +541,8 @@ int crid_oci_exec_spawn(const char *runtime_path, const char *runtime_root, cons
 	argv[k++] = runtime_path;
 	argv[k++] = "--root";
 	argv[k++] = runtime_root;
+	for (size_t i = 0; runtime_args && runtime_args[i] && i < CRID_OCI_MAX_ARGS; i++)
+		argv[k++] = runtime_args[i];
 	argv[k++] = "exec";
 	argv[k++] = "--process";
 	argv[k++] = process_path;

@@ -14,7 +14,9 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "network/network.h"
+#include "oci/oci_runtime.h"
 #include "pod/pod.h"
+#include "pod/pod_sandbox.h"
 #include "runtime/objects.h"
 #include "store/store.h"
 
@@ -79,6 +81,12 @@ void crid_pod_recover(struct crid_runtime *rt, const struct crid_object_record *
 	}
 	if (p->ns.init_pid && kill(p->ns.init_pid, 0) < 0)
 		atomic_store(&p->ready, false); /* its shared PID namespace died with its init */
+	p->sandbox_shim_pid = (pid_t)json_integer_value(json_object_get(st, "sandbox_shim_pid"));
+	p->sandbox_pid = (pid_t)json_integer_value(json_object_get(st, "sandbox_pid"));
+	if (p->handler->sandbox_per_pod && atomic_load(&p->ready) && !crid_pod_sandbox_alive(p)) {
+		log_warn("pod sandbox container is gone", "pod", p->id);
+		atomic_store(&p->ready, false);
+	}
 	recover_network(rt, p);
 	json_decref(st);
 	p->next = rt->pods;
@@ -130,6 +138,18 @@ void crid_pods_adopt_or_remove_unknown(struct crid_runtime *rt)
 			}
 		}
 		log_info("removing what an interrupted create left", "path", path);
+		/* A sandbox container that RunPodSandbox had started. */
+		for (size_t i = 0; i < rt->cfg->n_runtimes; i++) {
+			const struct crid_runtime_handler *h = &rt->cfg->runtimes[i];
+			char root[PATH_MAX];
+			struct crid_oci_runtime oci;
+
+			if (!h->sandbox_per_pod)
+				continue;
+			crid_oci_runtime_for(rt->cfg->run_root, h, root, sizeof(root), &oci);
+			if (crid_oci_delete(&oci, de->d_name, &err) < 0)
+				log_warn("cannot delete a leftover sandbox", "pod", de->d_name, "error", err.msg);
+		}
 		crid_pod_ns_remove(path, &err);
 	}
 }

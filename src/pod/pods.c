@@ -22,6 +22,7 @@
 #include "container/container.h"
 #include "network/network.h"
 #include "pod/pod.h"
+#include "pod/pod_sandbox.h"
 #include "runtime/objects.h"
 #include "runtime/views.h"
 
@@ -192,7 +193,8 @@ static int set_up_pod(struct crid_runtime *rt, struct crid_pod *p, struct crid_e
 	o.host_uts = o.host_network;
 	o.host_ipc = ns_mode(c, 2) == RUNTIME__V1__NAMESPACE_MODE__NODE;
 	o.host_pid = ns_mode(c, 1) == RUNTIME__V1__NAMESPACE_MODE__NODE;
-	o.shared_pid = ns_mode(c, 1) == RUNTIME__V1__NAMESPACE_MODE__POD;
+	/* In a sandbox the runtime's own kernel shares the PID namespace. */
+	o.shared_pid = ns_mode(c, 1) == RUNTIME__V1__NAMESPACE_MODE__POD && !p->handler->sandbox_per_pod;
 	o.dns = c->dns_config;
 	if (c->linux && c->linux->n_sysctls) {
 		keys = calloc(c->linux->n_sysctls, sizeof(*keys));
@@ -275,6 +277,13 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	if (!h)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "runtime_handler \"%s\" is not configured",
 				    req->runtime_handler);
+	{
+		char binary[PATH_MAX];
+
+		/* No pod that none of its containers could run in. */
+		if ((r = crid_handler_binary(h, binary, sizeof(binary), err)) < 0)
+			return crid_err_wrap(err, "run pod sandbox %s: ", c->metadata->name);
+	}
 	/* As the kubelet's other runtimes: no pod network, no pod (but a pod
 	 * on the node's network needs none). */
 	host_network = ns_mode(c, 0) == RUNTIME__V1__NAMESPACE_MODE__NODE;
@@ -324,19 +333,26 @@ static int run_pod_sandbox(void *data, const ProtobufCMessage *request, struct c
 	r = set_up_pod(rt, p, err);
 	if (r == 0 && !host_network)
 		r = attach_network(rt, p, err);
+	/* After the network: gVisor takes the namespace's interfaces as the
+	 * sandbox starts. */
+	if (r == 0 && h->sandbox_per_pod)
+		r = crid_pod_sandbox_start(rt, p, err);
 	/* A client that gave up will retry: leave no pod holding the name. */
 	if (r == 0 && crid_call_cancelled(call))
 		r = crid_err_set(err, CRID_CANCELLED, ECANCELED, "the client cancelled RunPodSandbox");
 	if (r < 0) {
 		struct crid_err ignored;
 
+		if (h->sandbox_per_pod && crid_pod_sandbox_remove(rt, p, &ignored) < 0)
+			log_error("cannot remove the sandbox of a pod that failed", "pod", p->id, "error", ignored.msg);
 		/* Its record stays when DEL fails: start-up tries again. */
 		if (detach_network(rt, p, &ignored) < 0)
 			log_error("cannot tear down the network of a pod that failed", "pod", p->id, "error",
 				  ignored.msg);
 		crid_pod_ns_remove(p->dir, &ignored);
-		/* Only when crid may have made it: the kubelet makes its own. */
-		if (p->config->linux && p->config->linux->resources)
+		/* Only when crid or the sandbox's runtime may have made it: the
+		 * kubelet makes its own. */
+		if (p->config->linux && (p->config->linux->resources || h->sandbox_per_pod))
 			remove_cgroup_parent(p->config->linux->cgroup_parent);
 		crid_pod_unlink(rt, p);
 		return crid_err_wrap(err, "run pod sandbox %s: ", p->name_key);
@@ -373,7 +389,10 @@ static int stop_pod_sandbox(void *data, const ProtobufCMessage *request, struct 
 	if (r < 0)
 		return crid_err_wrap(err, "stop pod sandbox %s: ", p->id);
 	pthread_mutex_lock(&p->lock);
-	r = detach_network(rt, p, err);
+	/* The sandbox last: the containers ran in it. */
+	r = p->handler->sandbox_per_pod ? crid_pod_sandbox_stop(rt, p, err) : 0;
+	if (r == 0)
+		r = detach_network(rt, p, err);
 	if (r == 0)
 		r = crid_pod_ns_stop(&p->ns, err);
 	if (r == 0 && atomic_exchange(&p->ready, false)) {
@@ -406,7 +425,9 @@ static int remove_pod_sandbox(void *data, const ProtobufCMessage *request, struc
 	if (r < 0)
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
 	pthread_mutex_lock(&p->lock);
-	r = detach_network(rt, p, err);
+	r = p->handler->sandbox_per_pod ? crid_pod_sandbox_remove(rt, p, err) : 0;
+	if (r == 0)
+		r = detach_network(rt, p, err);
 	if (r < 0) {
 		pthread_mutex_unlock(&p->lock);
 		return crid_err_wrap(err, "remove pod sandbox %s: ", p->id);
@@ -461,16 +482,19 @@ static int pod_sandbox_status(void *data, const ProtobufCMessage *request, struc
 	r = crid_pod_find(rt, req->pod_sandbox_id, &p, err);
 	if (r < 0)
 		return r;
+	/* A sandbox that died since is the one thing looked at. */
+	crid_pod_sandbox_check(rt, p);
 	/* From memory and without the pod's lock, which Stop and Remove hold
 	 * across slow work; only the verbose details wait for it. */
 	crid_pod_view_fill(p, &v);
 	if (req->verbose) {
 		pthread_mutex_lock(&p->lock);
-		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:O?, s:o?}", "dir", p->dir,
+		json_t *doc = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:O?, s:o?, s:i}", "dir", p->dir,
 					"userns", p->ns.user_path, "netns", p->ns.net_path, "ipcns", p->ns.ipc_path,
 					"utsns", p->ns.uts_path, "pid", (json_int_t)p->ns.init_pid, "runtimePath",
 					p->handler->path, "resources", p->resources, "cni",
-					p->net ? crid_network_attachment_describe(p->net) : NULL);
+					p->net ? crid_network_attachment_describe(p->net) : NULL, "sandboxPid",
+					(int)p->sandbox_pid);
 
 		info = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 		json_decref(doc);

@@ -49,6 +49,9 @@ struct crid_pod {
 	struct crid_network_attachment *net;
 	struct crid_cpu_rate cpu; /* the previous CPU reading of PodSandboxStats */
 	json_t *resources; /* the pod cgroup's (OCI linux.resources), NULL when none */
+	/* A handler with one sandbox per pod: the pod's sandbox container
+	 * (pod_sandbox.c), its ID the pod's, in <dir>/sandbox. 0: none. */
+	pid_t sandbox_shim_pid, sandbox_pid;
 	struct crid_pod *next;
 };
 
@@ -69,6 +72,7 @@ struct crid_container {
 	Runtime__V1__ContainerConfig *config; /* owned, immutable */
 	char *name_key;
 	const struct crid_runtime_handler *handler;
+	bool host_network; /* its pod uses the node's network */
 	char *image_name;  /* as requested */
 	char *image_id;	   /* "sha256:..." */
 	char *image_shown; /* ContainerStatus' image: a name, not an ID, where one is known */
@@ -112,6 +116,7 @@ struct crid_runtime {
 	char *containers_dir; /* <run_root>/containers */
 	char *upper_dir;      /* <state_root>/containers */
 	char *shim_path;
+	char *sandbox_init_path; /* crid-sandbox-init, next to crid-shim */
 	struct crid_streaming *streaming; /* Exec, Attach, PortForward hand out its URLs */
 	/* exit watcher (exit_watch.c) */
 	pthread_t watcher;

@@ -78,17 +78,18 @@ static int put(struct crid_runtime *rt, const char *kind, const char *id, const 
 int crid_pod_persist(struct crid_runtime *rt, struct crid_pod *p)
 {
 	return put(rt, "pod", p->id, &p->config->base,
-		   json_pack("{s:s, s:I, s:b, s:i, s:O?}", "handler", p->handler_name, "created_at",
+		   json_pack("{s:s, s:I, s:b, s:i, s:O?, s:i, s:i}", "handler", p->handler_name, "created_at",
 			     (json_int_t)p->created_at, "ready", (int)atomic_load(&p->ready), "init_pid",
-			     (int)p->ns.init_pid, "resources", p->resources),
+			     (int)p->ns.init_pid, "resources", p->resources, "sandbox_shim_pid",
+			     (int)p->sandbox_shim_pid, "sandbox_pid", (int)p->sandbox_pid),
 		   p->dir);
 }
 
 int crid_container_persist(struct crid_runtime *rt, struct crid_container *c)
 {
 	return put(rt, "container", c->id, &c->config->base,
-		   json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:I, s:I, s:I, s:i, s:s?, s:s?, s:s, s:s, s:i, s:i, s:i, s:O?, s:O?}",
-			     "pod_id", c->pod_id, "handler", c->handler->name, "image_name", c->image_name, "image_id",
+		   json_pack("{s:s, s:s, s:b, s:s, s:s, s:s?, s:s?, s:i, s:I, s:I, s:I, s:i, s:s?, s:s?, s:s, s:s, s:i, s:i, s:i, s:O?, s:O?}",
+			     "pod_id", c->pod_id, "handler", c->handler->name, "host_network", (int)c->host_network, "image_name", c->image_name, "image_id",
 			     c->image_id ? c->image_id : "", "image_shown", c->image_shown, "image_ref", c->image_ref,
 			     "state", (int)c->state, "created_at",
 			     (json_int_t)c->created_at, "started_at", (json_int_t)c->started_at, "finished_at",

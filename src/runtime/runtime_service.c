@@ -138,6 +138,7 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	exe[n] = '\0';
 	*strrchr(exe, '/') = '\0';
 	if (asprintf(&rt->shim_path, "%s/crid-shim", exe) < 0 ||
+	    asprintf(&rt->sandbox_init_path, "%s/crid-sandbox-init", exe) < 0 ||
 	    asprintf(&rt->pods_dir, "%s/pods", cfg->run_root) < 0 ||
 	    asprintf(&rt->containers_dir, "%s/containers", cfg->run_root) < 0 ||
 	    asprintf(&rt->upper_dir, "%s/containers", cfg->state_root) < 0) {
@@ -197,6 +198,7 @@ void crid_runtime_free(struct crid_runtime *rt)
 	free(rt->handler_features);
 	free(rt->pod_cidr);
 	free(rt->shim_path);
+	free(rt->sandbox_init_path);
 	free(rt->pods_dir);
 	free(rt->containers_dir);
 	free(rt->upper_dir);

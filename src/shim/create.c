@@ -458,6 +458,12 @@ int crid_shim_create(struct crid_shim *s, struct crid_err *err)
 			  o->tty ? STDERR_FILENO : err_wr);
 	if (r != 0)
 		return crid_err_set(err, CRID_INTERNAL, r, "run %s", o->runtime);
+	if (o->subcontainer) {
+		/* Its stdio is given at start (subcontainer.c). */
+		s->start_stdio[0] = in_rd >= 0 ? take_fd(&in_rd) : take_fd(&null_fd);
+		s->start_stdio[1] = take_fd(&out_wr);
+		s->start_stdio[2] = take_fd(&err_wr);
+	}
 	/* The container holds the write ends now; EOF comes when it is done. */
 	close_fd(&out_wr);
 	close_fd(&err_wr);

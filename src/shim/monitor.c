@@ -256,6 +256,7 @@ int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, stru
 	s->dir_fd = s->signal_fd = s->ctl_fd = s->log_fd = s->attach_fd = -1;
 	s->out_fd = s->err_fd = s->stdin_fd = -1;
 	s->container_pid = -1;
+	s->start_stdio[0] = s->start_stdio[1] = s->start_stdio[2] = s->waiter_out = -1;
 	for (size_t i = 0; i < CRID_SHIM_MAX_CLIENTS; i++)
 		s->clients[i].fd = -1;
 	for (size_t i = 0; i < CRID_SHIM_MAX_ATTACH; i++)
@@ -326,6 +327,9 @@ void crid_shim_free(struct crid_shim *s)
 	close_fd(&s->out_fd);
 	close_fd(&s->err_fd);
 	close_fd(&s->stdin_fd);
+	for (int i = 0; i < 3; i++)
+		close_fd(&s->start_stdio[i]);
+	close_fd(&s->waiter_out);
 	if (s->ctl_fd >= 0) /* nothing serves it any more */
 		unlinkat(s->dir_fd, CRID_SHIM_CONTROL_SOCKET, 0);
 	close_fd(&s->ctl_fd);
@@ -447,7 +451,12 @@ static void reap_children(struct crid_shim *s)
 			continue;
 		if (pid <= 0)
 			break;
-		if (pid == s->container_pid && !s->exited) {
+		/* In a sandbox the runtime's wait tells the init's exit. */
+		if (s->opts->subcontainer && s->waiter_pid > 0 && pid == s->waiter_pid && !s->exited)
+			status = crid_shim_sub_exit_status(s, status);
+		else if (s->opts->subcontainer || pid != s->container_pid)
+			continue;
+		if (!s->exited) {
 			s->exited = true;
 			s->exit_status = status;
 			s->exited_at_ns = now_ns();
@@ -503,10 +512,17 @@ static void handle_request(struct crid_shim *s, struct crid_shim_client *c)
 	c->buf[len] = '\0';
 	if (len > 0 && c->buf[len - 1] == '\r')
 		c->buf[--len] = '\0';
-	if (strcmp(c->buf, "reopen") == 0)
+	if (strcmp(c->buf, "reopen") == 0) {
 		reopen_log(s, c);
-	else
+	} else if (strcmp(c->buf, "start") == 0 && s->opts->subcontainer) {
+		char answer[CRID_ERR_MSG_MAX + 8];
+
+		crid_shim_sub_start(s, answer, sizeof(answer) - 1);
+		strcat(answer, "\n");
+		client_answer(c, answer);
+	} else {
 		client_answer(c, "error unknown command\n");
+	}
 }
 
 static void client_read(struct crid_shim *s, struct crid_shim_client *c)

@@ -12,7 +12,8 @@
 const char crid_shim_usage[] =
 	"usage: crid-shim --id ID --bundle BUNDLE --runtime PATH --runtime-root DIR\n"
 	"                 --state-dir DIR --log-path FILE --sync-fd N\n"
-	"                 [--log-dir DIR] [--stdin] [--stdin-once] [--tty] [--runtime-arg ARG]...\n";
+	"                 [--log-dir DIR] [--stdin] [--stdin-once] [--tty] [--subcontainer]\n"
+	"                 [--runtime-arg ARG]...\n";
 
 enum value_kind {
 	VALUE_NONE,   /* a flag */
@@ -40,6 +41,7 @@ static const struct option_def option_defs[] = {
 	OPT("stdin", VALUE_NONE, stdin_open),
 	OPT("stdin-once", VALUE_NONE, stdin_once),
 	OPT("tty", VALUE_NONE, tty),
+	OPT("subcontainer", VALUE_NONE, subcontainer),
 };
 
 static int parse_fd(const char *s, int *out, struct crid_err *err)
@@ -188,6 +190,8 @@ int crid_shim_parse_args(struct crid_shim_options *o, int argc, char **argv, boo
 			return crid_err_set(err, CRID_INVALID_ARGUMENT, 0,
 					    "--log-path \"%s\" is not below --log-dir \"%s\"", o->log_path, o->log_dir);
 	}
+	if (o->subcontainer && o->tty)
+		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--tty is not supported with --subcontainer");
 	if (o->stdin_once && !o->stdin_open)
 		return crid_err_set(err, CRID_INVALID_ARGUMENT, 0, "--stdin-once needs --stdin");
 	return check_id(o->id, err);

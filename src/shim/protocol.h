@@ -11,7 +11,7 @@
  *   crid-shim --id ID --bundle BUNDLE --runtime PATH --runtime-root DIR
  *             --state-dir DIR --log-path FILE --sync-fd N
  *             [--log-dir DIR] [--stdin] [--stdin-once] [--tty]
- *             [--runtime-arg ARG]...
+ *             [--subcontainer] [--runtime-arg ARG]...
  * BUNDLE holds config.json and rootfs; --runtime-arg adds a global runtime
  * flag before the subcommand (e.g. --cgroup-manager=cgroupfs). With
  * --log-dir, FILE must lie below DIR and is opened (and reopened) relative
@@ -29,6 +29,12 @@
 #define CRID_SHIM_PID_FILE "shim.pid"           /* the monitor's pid, decimal */
 #define CRID_SHIM_CONTAINER_PID_FILE "container.pid"
 
+/* --subcontainer: the container joins a sandbox the pod's sandbox container
+ * runs (gVisor). Such a runtime gives the container the stdio of "<runtime>
+ * start", not of "create", so the shim runs the start itself when crid
+ * asks for it on the control socket, and learns the exit from "<runtime>
+ * wait" (container.pid holds the sandbox's pid). No --tty. */
+
 /* Written (atomically: temp file, fsync, rename) once the container's init
  * has exited and its output is drained into the log:
  *     {"exit_code": N, "exited_at": <unix ns>, "signal": S}
@@ -39,7 +45,9 @@
 /* A stream Unix socket the shim serves while it runs. One request line per
  * connection, one answer line:
  *     "reopen\n"  → reopen the log file at the same path; answered "ok\n"
- *                   only once the new file exists ("error <why>\n" else) */
+ *                   only once the new file exists ("error <why>\n" else)
+ *     "start\n"   → (--subcontainer) "<runtime> start" with the container's
+ *                   stdio; "ok\n" once it succeeded, "error <why>\n" else */
 #define CRID_SHIM_CONTROL_SOCKET "ctl"
 
 /* A SOCK_SEQPACKET Unix socket on which the shim serves attach: several

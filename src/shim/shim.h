@@ -29,6 +29,7 @@ struct crid_shim_options {
 	bool stdin_open;
 	bool stdin_once;
 	bool tty;
+	bool subcontainer; /* joins a pod's sandbox: started and waited for through the runtime */
 	const char **runtime_args; /* --runtime-arg values, in order */
 	size_t n_runtime_args;
 };
@@ -78,6 +79,14 @@ struct crid_shim {
 
 	struct crid_cri_log_stream *out, *err; /* allocated, never zeroed */
 
+	/* --subcontainer (subcontainer.c): the runtime hands the container the
+	 * stdio of "<runtime> start", so the shim keeps the other ends of its
+	 * pipes until then; "<runtime> wait" tells the exit. */
+	int start_stdio[3]; /* -1 once given away */
+	bool started;
+	pid_t waiter_pid;   /* "<runtime> wait", 0 before start */
+	int waiter_out;	    /* its stdout: {"id":..,"exitStatus":N} */
+
 	bool exited;
 	int exit_status; /* from waitpid */
 	int64_t exited_at_ns;
@@ -120,6 +129,13 @@ int crid_shim_create(struct crid_shim *s, struct crid_err *err);
 int crid_shim_run(struct crid_shim *s);
 
 void crid_shim_free(struct crid_shim *s);
+
+/* --subcontainer (subcontainer.c): the control request "start" runs
+ * "<runtime> start" with the container's stdio, then "<runtime> wait";
+ * answer gets "ok" or "error <why>". A finished waiter's status, as
+ * waitpid would give it for the container's init. */
+void crid_shim_sub_start(struct crid_shim *s, char *answer, size_t size);
+int crid_shim_sub_exit_status(struct crid_shim *s, int waiter_status);
 
 /* Writes line and a newline to *sync_fd (control characters made spaces:
  * it stays one line), closes it and sets it to -1; nothing when < 0. */

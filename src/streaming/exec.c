@@ -161,7 +161,7 @@ int crid_exec_start(const struct crid_stream_request *req, const char *tmp_dir, 
 		r = crid_err_set(err, CRID_INTERNAL, errno, "exec: pipe");
 		goto fail;
 	}
-	r = crid_oci_exec_spawn(req->runtime_path, req->runtime_root, req->id, p->process_path, p->pid_path,
+	r = crid_oci_exec_spawn(req->runtime_path, req->runtime_root, req->runtime_args, req->id, p->process_path, p->pid_path,
 				req->tty ? console_path : NULL, in[0], out[1], errp[1], &p->pid, err);
 	close_fd(&in[0]);
 	close_fd(&out[1]);

@@ -81,6 +81,9 @@ void crid_stream_request_free(struct crid_stream_request *r)
 		return;
 	free(r->runtime_path);
 	free(r->runtime_root);
+	for (size_t i = 0; r->runtime_args && r->runtime_args[i]; i++)
+		free(r->runtime_args[i]);
+	free(r->runtime_args);
 	free(r->process);
 	free(r->cmd_text);
 	free(r->attach_socket);

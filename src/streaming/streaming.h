@@ -28,6 +28,7 @@ struct crid_stream_request {
 	/* exec: "<runtime_path> --root <runtime_root> exec --process ..." */
 	char *runtime_path;
 	char *runtime_root;
+	char **runtime_args; /* global flags, NULL-terminated; NULL: none */
 	char *process;	/* the OCI process object (JSON): args, env, terminal */
 	char *cmd_text; /* "[sh -c exit 3]", for the status message */
 

@@ -823,23 +823,25 @@ def daemon_config(rs, extra_registries=()):
 @pytest.fixture
 def pod_env_factory(daemon_factory, registry_set, hugetlb_v1):  # noqa: F811
     """pod_env_factory(extra_registries=(), network=None, extra_config="",
-    args=(), conflist=None, searchable=False) -> a started PodEnv whose crid
+    args=(), conflist=None, searchable=False, dropins=None) -> a started PodEnv whose crid
     knows the session's registries (plus extra_registries, plain HTTP) and
     the crun (default) and runc handlers, with network's conflist in its CNI
     directory (a cni_helpers.BridgeNet; loopback only without one).
     searchable: the daemon's directory is made 0711 (a user namespace's root
-    must walk through it). deep_run_root: the run root is nested so deep
-    that its sockets' absolute paths do not fit a socket address. Torn down with the leak checks; the network's
+    must walk through it); dropins: {name: yaml} for its drop-in
+    directory; deep_run_root: the run root is nested so deep that its
+    sockets' absolute paths do not fit a socket address. Torn down with
+    the leak checks; the network's
     bridge goes with it."""
     made = []
 
     def make(extra_registries=(), network=None, extra_config="", args=(), conflist=None,
-             searchable=False, deep_run_root=False):
+             searchable=False, dropins=None, deep_run_root=False):
         ensure_hugetlb()  # again: another test process may have unmounted it
         if conflist is None:
             conflist = network.conflist() if network is not None else LOOPBACK_CONFLIST
         d = daemon_factory(config=daemon_config(registry_set, extra_registries) + extra_config,
-                           args=list(args), cni_conflist=conflist)
+                           args=list(args), cni_conflist=conflist, dropins=dropins)
         if searchable:
             os.chmod(d.tmp, 0o711)
         if deep_run_root:

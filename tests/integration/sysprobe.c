@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,20 @@ static int p_bpf(void)
 	return r < 0 && errno != EINVAL && errno != EFAULT && errno != E2BIG ? errno : 0;
 }
 
+/* A System V segment of a fixed key: made in one container, found from
+ * another only when both are in one IPC namespace. */
+#define SHM_PROBE_KEY 0x43524944
+
+static int p_shmmake(void)
+{
+	return shmget(SHM_PROBE_KEY, 4096, IPC_CREAT | 0600) < 0 ? errno : 0;
+}
+
+static int p_shmfind(void)
+{
+	return shmget(SHM_PROBE_KEY, 0, 0) < 0 ? errno : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -116,7 +131,8 @@ static const struct {
 	{ "userns", p_userns },	      { "mount", p_mount },   { "sethostname", p_sethostname },
 	{ "mkdir", p_mkdir },	      { "keyctl", p_keyctl }, { "clone3", p_clone3 },
 	{ "personality", p_personality }, { "vsock", p_vsock }, { "ptrace", p_ptrace },
-	{ "chroot", p_chroot },	      { "bpf", p_bpf },
+	{ "chroot", p_chroot },	      { "bpf", p_bpf },       { "shmmake", p_shmmake },
+	{ "shmfind", p_shmfind },
 };
 
 int main(int argc, char **argv)

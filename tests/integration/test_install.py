@@ -4,6 +4,7 @@ usual places, and what was installed runs."""
 
 import json
 import os
+import struct
 import subprocess
 
 import pytest
@@ -31,6 +32,15 @@ def test_install_layout_and_installed_daemon_serves(destdir, crid_bin):
     config = os.path.join(destdir, "etc/crid/crid.yaml")
     assert os.access(binary, os.X_OK)
     assert os.access(os.path.join(destdir, "usr/local/bin/crid-shim"), os.X_OK)
+    # Static: it is the only file of a sandbox's root file system.
+    init = os.path.join(destdir, "usr/local/bin/crid-sandbox-init")
+    assert os.access(init, os.X_OK)
+    with open(init, "rb") as f:
+        elf = f.read()
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    types = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+    assert 3 not in types, "crid-sandbox-init has a program interpreter (PT_INTERP)"
     assert os.path.isdir(os.path.join(destdir, "etc/crid/crid.d"))
     with open(os.path.join(destdir, "etc/apparmor.d/crid-default")) as f:
         assert "profile crid-default " in f.read()

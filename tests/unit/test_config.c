@@ -301,6 +301,37 @@ START_TEST(test_runtimes_from_dropin_and_flag)
 }
 END_TEST
 
+START_TEST(test_runtime_handler_options)
+{
+	const struct crid_runtime_handler *h;
+	struct crid_config cfg;
+	struct crid_err err;
+
+	write_main("runtimes:\n"
+		   "  gvisor:\n"
+		   "    path: /usr/bin/runsc\n"
+		   "    runtime_args: [\"--platform=ptrace\", --debug-log=/var/log/runsc/, --rootless]\n"
+		   "    root: /run/gvisor\n"
+		   "  kata:\n"
+		   "    path: /opt/kata/bin/kata-runtime\n"
+		   "    sandbox_per_pod: true\n");
+	/* A drop-in turns gVisor's sandbox off and keeps its flags. */
+	write_dropin("10-rt.yaml", "runtimes:\n  gvisor:\n    sandbox_per_pod: false\n");
+	ck_assert_int_eq(load(&cfg, &err, "--runtime", "runsc=/opt/gvisor/runsc", NULL), CRID_CONFIG_RUN);
+	h = crid_config_find_runtime(&cfg, "runsc"); /* a binary named runsc: one sandbox per pod */
+	ck_assert(h && h->sandbox_per_pod && h->n_runtime_args == 0 && h->root == NULL);
+	h = crid_config_find_runtime(&cfg, "gvisor");
+	ck_assert(h && !h->sandbox_per_pod);
+	ck_assert_uint_eq(h->n_runtime_args, 3);
+	ck_assert_str_eq(h->runtime_args[0], "--platform=ptrace");
+	ck_assert_str_eq(h->runtime_args[1], "--debug-log=/var/log/runsc/");
+	ck_assert_str_eq(h->root, "/run/gvisor");
+	ck_assert(crid_config_find_runtime(&cfg, "kata")->sandbox_per_pod);
+	ck_assert(!crid_config_find_runtime(&cfg, "crun")->sandbox_per_pod);
+	crid_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_flags_override_files)
 {
 	struct crid_config cfg;
@@ -694,7 +725,24 @@ static const struct bad_file bad_files[] = {
 	  "worker_threads: 4\nlog_level: loud\n",
 	  7, "log_level: \"loud\" is not one of debug, info, warn, error" },
 	{ "10-x.yaml", "# first\n\nsockets: /run/x.sock\n", 3, "unknown key \"sockets\"" },
-	{ NULL, "runtimes:\n  crun:\n    pth: /x\n", 3, "runtimes.crun: unknown key \"pth\"" },
+	{ NULL, "runtimes:\n  crun:\n    pth: /x\n", 3,
+	  "runtimes.crun: unknown key \"pth\" (known: path, sandbox_per_pod, runtime_args, root)" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    sandbox_per_pod: maybe\n", 4,
+	  "runtimes.runsc.sandbox_per_pod: \"maybe\" is not true or false" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: --debug\n", 4,
+	  "runtimes.runsc.runtime_args: expected a list of flags, found a single value" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: [debug]\n", 4,
+	  "runtimes.runsc.runtime_args: \"debug\" is not a runtime flag (one \"--name=value\" per item)" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: [--root=/x]\n", 4,
+	  "runtimes.runsc.runtime_args: \"--root=/x\": set the handler's root instead" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    runtime_args: [-root]\n", 4,
+	  "runtimes.runsc.runtime_args: \"-root\": set the handler's root instead" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    root: /run/../etc\n", 4,
+	  "runtimes.runsc.root: \"/run/../etc\" is not an absolute path without \"..\"" },
+	{ NULL, "runtimes:\n  runsc:\n    path: /r\n    root: rel/dir\n", 4,
+	  "runtimes.runsc.root: \"rel/dir\" is not an absolute path without \"..\"" },
+	{ NULL, "runtimes:\n  newone:\n    sandbox_per_pod: true\n", 2,
+	  "runtimes.newone: path is required" },
 	{ NULL, "log_format: xml\n", 1, "log_format: \"xml\" is not one of logfmt, json" },
 	{ NULL, "cgroup_driver: systemd2\n", 1,
 	  "cgroup_driver: \"systemd2\" is not one of cgroupfs, systemd" },
@@ -1488,6 +1536,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_main_file_values);
 	tcase_add_test(tc, test_dropins_override_in_name_order);
 	tcase_add_test(tc, test_runtimes_from_dropin_and_flag);
+	tcase_add_test(tc, test_runtime_handler_options);
 	tcase_add_test(tc, test_flags_override_files);
 	tcase_add_test(tc, test_registries_file_values);
 	tcase_add_test(tc, test_registries_dropin_override);
