@@ -208,10 +208,6 @@ int main(int argc, char **argv)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
 	raise_fd_limit();
-	if (crid_registry_global_init(&err) < 0) {
-		log_error("crid failed", "error", err.msg);
-		return 1;
-	}
 	log_info("starting crid", "version", CRID_VERSION, "config", cfg.config_file ? cfg.config_file : "(none)");
 	r = serve(&cfg, &err);
 	crid_registry_global_cleanup();
