@@ -131,10 +131,14 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 	_cleanup_free_ Runtime__V1__Container *items = NULL;
 	_cleanup_free_ Runtime__V1__Container **ptrs = NULL;
 	_cleanup_free_ Runtime__V1__ImageSpec *images = NULL;
+	const ProtobufCMessageDescriptor *desc = &runtime__v1__list_containers_response__descriptor;
 	size_t n = 0, cap = 0;
-	int r;
+	int r = 0;
 
+	/* ListContainers from each container's entry as packed before, unless
+	 * its state changed since. */
 	pthread_mutex_lock(&rt->lock);
+	crid_packed_list_begin(&rt->container_list);
 	for (struct crid_container *c = rt->containers; c; c = c->next)
 		cap++;
 	items = calloc(cap ? cap : 1, sizeof(*items));
@@ -164,6 +168,11 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 			continue;
 		if (f && !container_labels_match(c->config, f->label_selector, f->n_label_selector))
 			continue;
+		if (!stream && crid_packed_entry_valid(&c->listed, state, created)) {
+			if ((r = crid_packed_list_add(&rt->container_list, desc, &c->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		runtime__v1__container__init(it);
 		runtime__v1__image_spec__init(&images[n]);
 		images[n].image = c->image_shown;
@@ -180,6 +189,12 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 		it->labels = (Runtime__V1__Container__LabelsEntry **)c->config->labels;
 		it->n_annotations = c->config->n_annotations;
 		it->annotations = (Runtime__V1__Container__AnnotationsEntry **)c->config->annotations;
+		if (!stream) {
+			if ((r = crid_packed_entry_set(&c->listed, &it->base, state, created, err)) < 0 ||
+			    (r = crid_packed_list_add(&rt->container_list, desc, &c->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		ptrs[n++] = it;
 	}
 	if (stream) {
@@ -192,12 +207,10 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 			r = crid_call_send(call, &resp.base, err);
 		}
 	} else {
-		Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-
-		resp.n_containers = n;
-		resp.containers = ptrs;
-		r = crid_call_send(call, &resp.base, err);
+		r = crid_call_send_packed(call, rt->container_list.buf, rt->container_list.len, err);
 	}
+out:
+	crid_packed_list_end(&rt->container_list);
 	pthread_mutex_unlock(&rt->lock);
 	return r;
 }

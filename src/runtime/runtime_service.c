@@ -186,6 +186,8 @@ void crid_runtime_free(struct crid_runtime *rt)
 		rt->pods = p->next;
 		crid_pod_unref(p);
 	}
+	crid_packed_list_free(&rt->pod_list);
+	crid_packed_list_free(&rt->container_list);
 	crid_events_free(rt->events);
 	crid_network_free(rt->net);
 	pthread_mutex_destroy(&rt->lock);
