@@ -1,6 +1,7 @@
 /* crid: the daemon's entry point. Loads the configuration, builds the
  * services, and serves CRI on the socket until SIGTERM. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,12 @@ int main(int argc, char **argv)
 		return crid_unpack_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], CRID_POD_INIT_ARG) == 0)
 		return crid_pod_init_main(argc, argv);
+
+	/* Two malloc arenas at most, whatever the number of threads: a worker
+	 * pool of dozens would otherwise keep a heap each, with what each
+	 * burst of calls left free in it. */
+	if (mallopt(M_ARENA_MAX, 2) != 1)
+		fprintf(stderr, "crid: cannot limit malloc arenas\n");
 
 	/* Shutdown signals are read from a signalfd; every thread started later
 	 * inherits this mask. */
