@@ -45,6 +45,7 @@ else ifeq ($(VARIANT),fuzz)
   CC := clang
 else
   MODE_CFLAGS := $(RELEASE_CFLAGS)
+  SHIM_LDFLAGS := -static-pie
 endif
 CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) -Isrc -I$(GEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(MODE_CFLAGS) -pthread $(LDFLAGS)
@@ -92,9 +93,11 @@ $(BUILD)/libcrid.a: $(LIB_OBJS)
 $(BUILD)/crid: $(BUILD)/src/main.o $(LAZY_STUBS:%.c=$(BUILD)/%.o) $(BUILD)/libcrid.a
 	$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^ $(DAEMON_LIBS)
 
-# The per-container monitor: libc only, so it stays small.
+# The per-container monitor: libc only, so it stays small; linked
+# statically as a PIE (but under the sanitizers, whose runtimes are shared), so that
+# each of its processes dirties no pages of the dynamic loader and libc.
 $(BUILD)/crid-shim: $(BUILD)/src/shim/shim_main.o $(BUILD)/libcrid.a
-	$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^
+	$(CC) $(LDFLAGS_ALL) $(SHIM_LDFLAGS) -Wl,--as-needed -o $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrid.a
 	@mkdir -p $(dir $@)
