@@ -486,6 +486,7 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 {
 	_cleanup_free_ Runtime__V1__PodSandbox *items = NULL;
 	_cleanup_free_ Runtime__V1__PodSandbox **ptrs = NULL;
+	Runtime__V1__PodSandbox one; /* the entry being packed, for a list */
 	const ProtobufCMessageDescriptor *desc = &runtime__v1__list_pod_sandbox_response__descriptor;
 	size_t n = 0, cap = 0;
 	int r = 0;
@@ -493,18 +494,21 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 	/* The table lock is held while the reply is built: no runtime call
 	 * happens under it, and answers come from memory: ListPodSandbox from
 	 * each pod's entry as packed before, unless its state changed since. */
-	pthread_mutex_lock(&rt->lock);
+	if (!crid_call_lock(call, &rt->lock))
+		return CRID_CALL_TO_WORKER;
 	crid_packed_list_begin(&rt->pod_list);
-	for (struct crid_pod *p = rt->pods; p; p = p->next)
+	for (struct crid_pod *p = rt->pods; stream && p; p = p->next)
 		cap++;
-	items = calloc(cap ? cap : 1, sizeof(*items));
-	ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
-	if (!items || !ptrs) {
-		pthread_mutex_unlock(&rt->lock);
-		return crid_err_nomem(err, "pod list");
+	if (stream) {
+		items = calloc(cap ? cap : 1, sizeof(*items));
+		ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
+		if (!items || !ptrs) {
+			pthread_mutex_unlock(&rt->lock);
+			return crid_err_nomem(err, "pod list");
+		}
 	}
 	for (struct crid_pod *p = rt->pods; p; p = p->next) {
-		Runtime__V1__PodSandbox *it = &items[n];
+		Runtime__V1__PodSandbox *it = stream ? &items[n] : &one;
 		bool ready = atomic_load(&p->ready);
 
 		if (!p->created_at)

@@ -44,8 +44,8 @@ static ProtobufCMessage *decode_request(struct crid_call *call)
 }
 
 /* Runs the handler on request, which it frees, and ends the call unless
- * the handler keeps it open. */
-static void invoke(struct crid_call *call, ProtobufCMessage *request)
+ * the handler keeps it open or hands it to a worker (returned then). */
+static int invoke(struct crid_call *call, ProtobufCMessage *request)
 {
 	const struct crid_rpc_method *m = call->method;
 	struct crid_err err;
@@ -56,8 +56,11 @@ static void invoke(struct crid_call *call, ProtobufCMessage *request)
 	protobuf_c_message_free_unpacked(request, NULL);
 	if (r < 0)
 		crid_call_finish(call, err.status ? err.status : CRID_INTERNAL, err.msg);
+	else if (r == CRID_CALL_TO_WORKER && call->on_loop)
+		return r;
 	else if (r != CRID_CALL_PENDING)
 		crid_call_finish(call, CRID_OK, NULL);
+	return r;
 }
 
 static void run_handler(void *arg)
@@ -87,18 +90,27 @@ static bool wants_worker(const ProtobufCMessage *request)
 }
 
 /* A method answered from memory runs right here on the loop: no hand-off
- * to a worker and back. Returns true when the call was served. */
+ * to a worker and back. Returns true when the call was served; false when
+ * a worker must (the request's bytes are still there for it). */
 static bool serve_on_loop(struct crid_call *call)
 {
 	ProtobufCMessage *request = decode_request(call);
+	int r;
 
-	if (request && wants_worker(request)) {
+	if (!request) {
+		crid_call_drop_request(call);
+		return true;
+	}
+	if (wants_worker(request)) {
 		protobuf_c_message_free_unpacked(request, NULL);
 		return false;
 	}
+	call->on_loop = true;
+	r = invoke(call, request);
+	call->on_loop = false;
+	if (r == CRID_CALL_TO_WORKER)
+		return false;
 	crid_call_drop_request(call);
-	if (request)
-		invoke(call, request);
 	return true;
 }
 

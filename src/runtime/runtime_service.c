@@ -454,7 +454,7 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		{ "GetContainerEvents", get_container_events },
 	};
 	static const char *const from_memory[] = {
-		"Version", "ListPodSandbox", "PodSandboxStatus", "ListContainers", "ContainerStatus",
+		"Version", "ListPodSandbox", "ListContainers", "ContainerStatus",
 	};
 	int r = crid_rpc_methods_register_all(methods, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 
