@@ -29,7 +29,7 @@
 #define CRID_SHIM_PID_FILE "shim.pid"           /* the monitor's pid, decimal */
 #define CRID_SHIM_CONTAINER_PID_FILE "container.pid"
 
-/* Written (atomically: temp file, fsync, rename) once the container's init
+/* Written (atomically: temp file, rename) once the container's init
  * has exited and its output is drained into the log:
  *     {"exit_code": N, "exited_at": <unix ns>, "signal": S}
  * exit_code is the shell convention: 128+S when killed by signal S (signal
