@@ -19,6 +19,10 @@ CNI_IPMASQ ?= false
 PKGS := libnghttp2 libprotobuf-c yaml-0.1 jansson libcurl libarchive sqlite3 libssl libcrypto zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+# The daemon loads libcurl, libarchive and OpenSSL on first use
+# (src/common/lazylib.h): its binary links only the others.
+LAZY_PKGS := libcurl libarchive libssl libcrypto
+DAEMON_LIBS = $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS))) -ldl
 
 # -Ulinux: the generated CRI types have fields named "linux", a GNU C macro.
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Ulinux -DCRID_VERSION='"$(VERSION)"' \
@@ -41,6 +45,7 @@ else ifeq ($(VARIANT),fuzz)
   CC := clang
 else
   MODE_CFLAGS := $(RELEASE_CFLAGS)
+  SHIM_LDFLAGS := -static-pie
 endif
 CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) -Isrc -I$(GEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(MODE_CFLAGS) -pthread $(LDFLAGS)
@@ -51,7 +56,8 @@ PROTO_H := $(GEN)/runtime/v1/api.pb-c.h
 
 DAEMON_MAIN := src/main.c
 SHIM_MAIN := src/shim/shim_main.c
-LIB_SRCS := $(sort $(filter-out $(DAEMON_MAIN) $(SHIM_MAIN),$(wildcard src/*/*.c)))
+LAZY_STUBS := src/common/lazylib_stubs.c
+LIB_SRCS := $(sort $(filter-out $(DAEMON_MAIN) $(SHIM_MAIN) $(LAZY_STUBS),$(wildcard src/*/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/api.pb-c.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -84,12 +90,14 @@ $(BUILD)/libcrid.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/crid: $(BUILD)/src/main.o $(BUILD)/libcrid.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/crid: $(BUILD)/src/main.o $(LAZY_STUBS:%.c=$(BUILD)/%.o) $(BUILD)/libcrid.a
+	$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^ $(DAEMON_LIBS)
 
-# The per-container monitor: libc only, so it stays small.
+# The per-container monitor: libc only, so it stays small; linked
+# statically as a PIE (but under the sanitizers, whose runtimes are shared), so that
+# each of its processes dirties no pages of the dynamic loader and libc.
 $(BUILD)/crid-shim: $(BUILD)/src/shim/shim_main.o $(BUILD)/libcrid.a
-	$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^
+	$(CC) $(LDFLAGS_ALL) $(SHIM_LDFLAGS) -Wl,--as-needed -o $@ $^
 
 # The process of a pod's sandbox container (one sandbox per pod, e.g.
 # gVisor): static, since its root file system holds nothing else; never

@@ -7,6 +7,9 @@ build_pkgs="gcc libc6-dev make pkg-config libnghttp2-dev libprotobuf-c-dev proto
 # The OCI runtimes; the CNI plugins pods get their networks from, and the
 # iptables their portmap plugin programs hostPorts with.
 run_pkgs="crun runc containernetworking-plugins iptables"
+# Loaded by crid at first use (dlopen by soname), so not among the
+# libraries its binary names: libcurl.so.4, libarchive.so.13, libssl.so.3.
+run_pkgs="$run_pkgs libcurl4 libarchive13 libssl3"
 test_pkgs="check protobuf-compiler python3-grpcio python3-protobuf python3-pytest python3-h2 iproute2 procps docker-registry busybox-static openssl apache2-utils zstd python3-cryptography python3-prometheus-client util-linux python3-websocket"
 # The hardening tests' throwaway users (useradd, userdel; setpriv and
 # runuser come with util-linux); the libFuzzer targets (clang's runtime).

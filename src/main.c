@@ -1,6 +1,7 @@
 /* crid: the daemon's entry point. Loads the configuration, builds the
  * services, and serves CRI on the socket until SIGTERM. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,12 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], CRID_POD_INIT_ARG) == 0)
 		return crid_pod_init_main(argc, argv);
 
+	/* Two malloc arenas at most, whatever the number of threads: a worker
+	 * pool of dozens would otherwise keep a heap each, with what each
+	 * burst of calls left free in it. (A malloc that is not glibc's, the
+	 * sanitizers' say, refuses: nothing to do then.) */
+	mallopt(M_ARENA_MAX, 2);
+
 	/* Shutdown signals are read from a signalfd; every thread started later
 	 * inherits this mask. */
 	sigemptyset(&sigs);
@@ -208,10 +215,6 @@ int main(int argc, char **argv)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
 	raise_fd_limit();
-	if (crid_registry_global_init(&err) < 0) {
-		log_error("crid failed", "error", err.msg);
-		return 1;
-	}
 	log_info("starting crid", "version", CRID_VERSION, "config", cfg.config_file ? cfg.config_file : "(none)");
 	r = serve(&cfg, &err);
 	crid_registry_global_cleanup();

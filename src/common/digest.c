@@ -1,10 +1,14 @@
 /* sha256 digests (digest.h) with OpenSSL's EVP interface. */
 #include "common/digest.h"
 
+#include <errno.h>
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/lazylib.h"
 
 struct crid_sha256 {
 	EVP_MD_CTX *ctx;
@@ -16,6 +20,10 @@ int crid_sha256_new(struct crid_sha256 **out, struct crid_err *err)
 
 	if (!h)
 		return crid_err_nomem(err, "sha256 context");
+	if (crid_lazylib_load(CRID_LIB_CRYPTO, err) < 0) {
+		free(h);
+		return -ENOENT;
+	}
 	h->ctx = EVP_MD_CTX_new();
 	if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
 		crid_sha256_free(h);

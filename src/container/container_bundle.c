@@ -369,5 +369,5 @@ int crid_container_write_bundle(struct crid_runtime *rt, struct crid_container *
 	dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "open %s", c->dir);
-	return crid_write_file_at(dirfd, "config.json", text, strlen(text), 0600, err);
+	return crid_replace_file_at(dirfd, "config.json", text, strlen(text), 0600, err);
 }

@@ -73,7 +73,8 @@ static int container_status(void *data, const ProtobufCMessage *request, struct 
 	if ((r = crid_container_find(rt, req->container_id, &c, err)) < 0)
 		return r;
 	/* The state lock only: never held across a runtime call. */
-	pthread_mutex_lock(&c->state_lock);
+	if (!crid_call_lock(call, &c->state_lock))
+		return CRID_CALL_TO_WORKER;
 	crid_container_view_fill(c, &v);
 	/* What the runtime was given (after updates), and who the process
 	 * runs as: the kubelet shows these as they took effect. */
@@ -132,25 +133,38 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 	_cleanup_free_ Runtime__V1__Container *items = NULL;
 	_cleanup_free_ Runtime__V1__Container **ptrs = NULL;
 	_cleanup_free_ Runtime__V1__ImageSpec *images = NULL;
+	Runtime__V1__Container one;   /* the entry being packed, for a list */
+	Runtime__V1__ImageSpec one_image;
+	const ProtobufCMessageDescriptor *desc = &runtime__v1__list_containers_response__descriptor;
 	size_t n = 0, cap = 0;
-	int r;
+	int r = 0;
 
-	pthread_mutex_lock(&rt->lock);
-	for (struct crid_container *c = rt->containers; c; c = c->next)
+	/* ListContainers from each container's entry as packed before, unless
+	 * its state changed since. */
+	if (!crid_call_lock(call, &rt->lock))
+		return CRID_CALL_TO_WORKER;
+	crid_packed_list_begin(&rt->container_list);
+	for (struct crid_container *c = rt->containers; stream && c; c = c->next)
 		cap++;
-	items = calloc(cap ? cap : 1, sizeof(*items));
-	ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
-	images = calloc(cap ? cap : 1, sizeof(*images));
-	if (!items || !ptrs || !images) {
-		pthread_mutex_unlock(&rt->lock);
-		return crid_err_nomem(err, "container list");
+	if (stream) {
+		items = calloc(cap ? cap : 1, sizeof(*items));
+		ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
+		images = calloc(cap ? cap : 1, sizeof(*images));
+		if (!items || !ptrs || !images) {
+			pthread_mutex_unlock(&rt->lock);
+			return crid_err_nomem(err, "container list");
+		}
 	}
 	for (struct crid_container *c = rt->containers; c; c = c->next) {
-		Runtime__V1__Container *it = &items[n];
+		Runtime__V1__Container *it = stream ? &items[n] : &one;
+		Runtime__V1__ImageSpec *image = stream ? &images[n] : &one_image;
 		enum crid_ctr_state state;
 		int64_t created;
 
-		pthread_mutex_lock(&c->state_lock);
+		if (!crid_call_lock(call, &c->state_lock)) {
+			r = CRID_CALL_TO_WORKER;
+			goto out;
+		}
 		state = c->state;
 		created = c->created_at;
 		pthread_mutex_unlock(&c->state_lock);
@@ -165,14 +179,19 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 			continue;
 		if (f && !container_labels_match(c->config, f->label_selector, f->n_label_selector))
 			continue;
+		if (!stream && crid_packed_entry_valid(&c->listed, state, created)) {
+			if ((r = crid_packed_list_add(&rt->container_list, desc, &c->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		runtime__v1__container__init(it);
-		runtime__v1__image_spec__init(&images[n]);
-		images[n].image = c->image_shown;
-		images[n].user_specified_image = c->config->image->user_specified_image;
+		runtime__v1__image_spec__init(image);
+		image->image = c->image_shown;
+		image->user_specified_image = c->config->image->user_specified_image;
 		it->id = c->id;
 		it->pod_sandbox_id = c->pod_id;
 		it->metadata = c->config->metadata;
-		it->image = &images[n];
+		it->image = image;
 		it->image_ref = c->image_ref;
 		it->image_id = c->image_id;
 		it->state = crid_container_cri_state(state);
@@ -181,6 +200,12 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 		it->labels = (Runtime__V1__Container__LabelsEntry **)c->config->labels;
 		it->n_annotations = c->config->n_annotations;
 		it->annotations = (Runtime__V1__Container__AnnotationsEntry **)c->config->annotations;
+		if (!stream) {
+			if ((r = crid_packed_entry_set(&c->listed, &it->base, state, created, err)) < 0 ||
+			    (r = crid_packed_list_add(&rt->container_list, desc, &c->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		ptrs[n++] = it;
 	}
 	if (stream) {
@@ -193,12 +218,10 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 			r = crid_call_send(call, &resp.base, err);
 		}
 	} else {
-		Runtime__V1__ListContainersResponse resp = RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT;
-
-		resp.n_containers = n;
-		resp.containers = ptrs;
-		r = crid_call_send(call, &resp.base, err);
+		r = crid_call_send_packed(call, rt->container_list.buf, rt->container_list.len, err);
 	}
+out:
+	crid_packed_list_end(&rt->container_list);
 	pthread_mutex_unlock(&rt->lock);
 	return r;
 }

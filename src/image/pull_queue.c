@@ -5,6 +5,7 @@
  * waiter's memory. */
 #include "image/pull_queue.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -222,6 +223,13 @@ static void *pull_thread(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		run_job(q, j);
 		pthread_mutex_lock(&q->lock);
+		if (!q->jobs && q->idle + 1 == q->n_threads) {
+			/* The last pull ended: the heap gives back what its
+			 * buffers (layers stream through megabytes) left free. */
+			pthread_mutex_unlock(&q->lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&q->lock);
+		}
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;

@@ -18,6 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/digest.h"
+#include "common/lazylib.h"
 #include "common/log.h"
 #include "image/challenge.h"
 #include "image/manifest.h"
@@ -57,16 +58,31 @@ struct crid_registry {
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
 
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool global_ready;
+
 int crid_registry_global_init(struct crid_err *err)
 {
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
-		return crid_err_set(err, CRID_INTERNAL, 0, "initialise libcurl");
-	return 0;
+	int r = 0;
+
+	pthread_mutex_lock(&global_lock);
+	if (!global_ready) {
+		r = crid_lazylib_load(CRID_LIB_CURL, err);
+		if (r >= 0 && curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			r = crid_err_set(err, CRID_INTERNAL, 0, "initialise libcurl");
+		global_ready = r >= 0;
+	}
+	pthread_mutex_unlock(&global_lock);
+	return r;
 }
 
 void crid_registry_global_cleanup(void)
 {
-	curl_global_cleanup();
+	pthread_mutex_lock(&global_lock);
+	if (global_ready)
+		curl_global_cleanup();
+	global_ready = false;
+	pthread_mutex_unlock(&global_lock);
 }
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
@@ -119,6 +135,10 @@ int crid_registry_new(struct crid_registry **out, const struct crid_registry_opt
 	_cleanup_free_ char *base = NULL;
 	int ret;
 
+	if ((ret = crid_registry_global_init(err)) < 0) {
+		free(r);
+		return ret;
+	}
 	if (!r)
 		return crid_err_nomem(err, "registry client");
 	pthread_mutex_init(&r->lock, NULL);

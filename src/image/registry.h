@@ -50,7 +50,8 @@ typedef int (*crid_blob_sink)(void *data, const void *buf, size_t len, struct cr
 int crid_registry_get_blob(struct crid_registry *r, const char *repo, const char *digest, int64_t size,
 			   crid_blob_sink sink, void *data, struct crid_err *err);
 
-/* Once at start-up, before threads: libcurl's global state. */
+/* libcurl's global state: loaded and set up by the first crid_registry_new
+ * (an idle daemon never maps libcurl), released at exit. */
 int crid_registry_global_init(struct crid_err *err);
 void crid_registry_global_cleanup(void);
 

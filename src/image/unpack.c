@@ -29,6 +29,7 @@
 
 #include "common/cleanup.h"
 #include "common/digest.h"
+#include "common/lazylib.h"
 #include "common/spawn.h"
 #include "image/reference.h"
 #include "image/whiteout.h"
@@ -886,8 +887,9 @@ int crid_unpack_main(int argc, char **argv)
 		child_exit(&err);
 	}
 	free_reserve = strtoull(argv[5], NULL, 10);
-	/* Before the chroot: the digest may load what it needs from the host. */
-	if (crid_sha256_new(&content, &err) < 0)
+	/* Before the chroot: the digest and libarchive load what they need
+	 * from the host. */
+	if (crid_sha256_new(&content, &err) < 0 || crid_lazylib_load(CRID_LIB_ARCHIVE, &err) < 0)
 		child_exit(&err);
 	/* Nothing of the daemon's may reach the layer's world. */
 	close_range(STDERR_FILENO + 1, ~0U, 0);

@@ -484,7 +484,7 @@ int crid_oci_exec_sync(const struct crid_oci_runtime *rt, const char *id, json_t
 
 		if (dirfd < 0)
 			return crid_err_set(err, CRID_INTERNAL, errno, "open %s", tmp_dir);
-		rc = crid_write_file_at(dirfd, strrchr(process_path, '/') + 1, text, strlen(text), 0600, err);
+		rc = crid_replace_file_at(dirfd, strrchr(process_path, '/') + 1, text, strlen(text), 0600, err);
 		if (rc < 0)
 			return rc;
 	}

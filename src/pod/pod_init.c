@@ -194,7 +194,7 @@ static int launch(const char *dir)
 	/* Recorded before crid hears of it, so that a crash of crid right now
 	 * still leaves the init findable by crid_pod_ns_remove. */
 	n = snprintf(line, sizeof(line), "%d\n", (int)pid);
-	if (crid_write_file_at(dirfd, "init.pid", line, (size_t)n, 0644, &err) < 0) {
+	if (crid_replace_file_at(dirfd, "init.pid", line, (size_t)n, 0644, &err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		launch_fail(0, "record the pod init's pid: %s", err.msg);

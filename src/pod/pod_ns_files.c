@@ -315,7 +315,7 @@ static int read_host_file(const char *path, char **data, size_t *len, struct cri
 
 static int write_file(int dirfd, const char *name, const char *data, size_t len, struct crid_err *err)
 {
-	int r = crid_write_file_at(dirfd, name, data, len, 0644, err);
+	int r = crid_replace_file_at(dirfd, name, data, len, 0644, err);
 
 	if (r < 0)
 		return r;

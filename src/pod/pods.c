@@ -516,22 +516,29 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 {
 	_cleanup_free_ Runtime__V1__PodSandbox *items = NULL;
 	_cleanup_free_ Runtime__V1__PodSandbox **ptrs = NULL;
+	Runtime__V1__PodSandbox one; /* the entry being packed, for a list */
+	const ProtobufCMessageDescriptor *desc = &runtime__v1__list_pod_sandbox_response__descriptor;
 	size_t n = 0, cap = 0;
-	int r;
+	int r = 0;
 
 	/* The table lock is held while the reply is built: no runtime call
-	 * happens under it, and answers come from memory. */
-	pthread_mutex_lock(&rt->lock);
-	for (struct crid_pod *p = rt->pods; p; p = p->next)
+	 * happens under it, and answers come from memory: ListPodSandbox from
+	 * each pod's entry as packed before, unless its state changed since. */
+	if (!crid_call_lock(call, &rt->lock))
+		return CRID_CALL_TO_WORKER;
+	crid_packed_list_begin(&rt->pod_list);
+	for (struct crid_pod *p = rt->pods; stream && p; p = p->next)
 		cap++;
-	items = calloc(cap ? cap : 1, sizeof(*items));
-	ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
-	if (!items || !ptrs) {
-		pthread_mutex_unlock(&rt->lock);
-		return crid_err_nomem(err, "pod list");
+	if (stream) {
+		items = calloc(cap ? cap : 1, sizeof(*items));
+		ptrs = calloc(cap ? cap : 1, sizeof(*ptrs));
+		if (!items || !ptrs) {
+			pthread_mutex_unlock(&rt->lock);
+			return crid_err_nomem(err, "pod list");
+		}
 	}
 	for (struct crid_pod *p = rt->pods; p; p = p->next) {
-		Runtime__V1__PodSandbox *it = &items[n];
+		Runtime__V1__PodSandbox *it = stream ? &items[n] : &one;
 		bool ready = atomic_load(&p->ready);
 
 		if (!p->created_at)
@@ -544,6 +551,11 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 			continue;
 		if (f && !labels_match(p->config->labels, p->config->n_labels, f->label_selector, f->n_label_selector))
 			continue;
+		if (!stream && crid_packed_entry_valid(&p->listed, ready, p->created_at)) {
+			if ((r = crid_packed_list_add(&rt->pod_list, desc, &p->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		runtime__v1__pod_sandbox__init(it);
 		it->id = p->id;
 		it->metadata = p->config->metadata;
@@ -555,6 +567,12 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 		it->n_annotations = p->config->n_annotations;
 		it->annotations = (Runtime__V1__PodSandbox__AnnotationsEntry **)p->config->annotations;
 		it->runtime_handler = p->handler_name;
+		if (!stream) {
+			if ((r = crid_packed_entry_set(&p->listed, &it->base, ready, p->created_at, err)) < 0 ||
+			    (r = crid_packed_list_add(&rt->pod_list, desc, &p->listed, err)) < 0)
+				goto out;
+			continue;
+		}
 		ptrs[n++] = it;
 	}
 	if (stream) {
@@ -567,12 +585,10 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 			r = crid_call_send(call, &resp.base, err);
 		}
 	} else {
-		Runtime__V1__ListPodSandboxResponse resp = RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT;
-
-		resp.n_items = n;
-		resp.items = ptrs;
-		r = crid_call_send(call, &resp.base, err);
+		r = crid_call_send_packed(call, rt->pod_list.buf, rt->pod_list.len, err);
 	}
+out:
+	crid_packed_list_end(&rt->pod_list);
 	pthread_mutex_unlock(&rt->lock);
 	return r;
 }

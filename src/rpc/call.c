@@ -74,6 +74,14 @@ const char *crid_call_api_version(const struct crid_call *call)
 	return call->api_version;
 }
 
+bool crid_call_lock(struct crid_call *call, pthread_mutex_t *lock)
+{
+	if (call->on_loop)
+		return pthread_mutex_trylock(lock) == 0;
+	pthread_mutex_lock(lock);
+	return true;
+}
+
 int64_t crid_call_deadline_ns(const struct crid_call *call)
 {
 	return call->deadline_ns;

@@ -6,6 +6,8 @@
 #define CRID_RPC_CALL_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -15,6 +17,11 @@ struct crid_call;
 /* Returned by a handler that keeps a server-streaming call open past its
  * return; whoever holds the call then finishes it with crid_call_finish. */
 #define CRID_CALL_PENDING 1
+
+/* Returned by a handler running on the event loop (crid_call_lock) that
+ * found a lock taken: the call is handed to a worker, which runs the
+ * handler again. Nothing may have been sent. */
+#define CRID_CALL_TO_WORKER 2
 
 /* The method's full path, e.g. "/runtime.v1.RuntimeService/Version". */
 const char *crid_call_method(const struct crid_call *call);
@@ -35,6 +42,12 @@ int crid_call_send(struct crid_call *call, const ProtobufCMessage *msg, struct c
 
 /* The same with a message already in wire form (len bytes). */
 int crid_call_send_packed(struct crid_call *call, const uint8_t *data, size_t len, struct crid_err *err);
+
+/* Takes lock for the handler of call. On a worker, waits for it; on the
+ * event loop, which must never wait for a lock another thread may hold
+ * across slow work, only takes it when free: false then, and the handler
+ * returns CRID_CALL_TO_WORKER. */
+bool crid_call_lock(struct crid_call *call, pthread_mutex_t *lock);
 
 /* Bytes sent with crid_call_send that the client has not taken yet. */
 size_t crid_call_unsent(struct crid_call *call);

@@ -89,6 +89,17 @@ int crid_rpc_methods_register(struct crid_rpc_methods *m, const char *service, c
 	return 0;
 }
 
+int crid_rpc_methods_run_on_loop(struct crid_rpc_methods *m, const char *service, const char *name,
+				 struct crid_err *err)
+{
+	struct crid_rpc_method *method = lookup(m, service, strlen(service), name);
+
+	if (!method || !method->handler)
+		return crid_err_set(err, CRID_INTERNAL, ENOENT, "run %s/%s on the loop: no handler", service, name);
+	method->on_loop = true;
+	return 0;
+}
+
 const struct crid_rpc_method *crid_rpc_methods_find(const struct crid_rpc_methods *m, const char *path,
 						    size_t path_len, const char **api_version)
 {

@@ -6,6 +6,7 @@
 #define CRID_RPC_METHODS_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 
 #include "common/error.h"
 #include "rpc/call.h"
@@ -21,6 +22,7 @@ struct crid_rpc_method {
 	const ProtobufCMessageDescriptor *input;
 	crid_rpc_handler handler; /* NULL: known to the CRI, not done yet */
 	void *data;
+	bool on_loop; /* answered from memory, never blocking: run on the event loop */
 };
 
 struct crid_rpc_methods;
@@ -31,6 +33,13 @@ void crid_rpc_methods_free(struct crid_rpc_methods *m);
 /* Sets the handler of a CRI method; -ENOENT when the CRI has no such method. */
 int crid_rpc_methods_register(struct crid_rpc_methods *m, const char *service, const char *name,
 			      crid_rpc_handler handler, void *data, struct crid_err *err);
+
+/* Marks a registered method as one whose handler answers from memory and
+ * never blocks (no runtime call, no disk, no lock held across either): it
+ * runs on the event loop, saving the hand-off to a worker and back. A
+ * request with its verbose flag set still goes to a worker. */
+int crid_rpc_methods_run_on_loop(struct crid_rpc_methods *m, const char *service, const char *name,
+				 struct crid_err *err);
 
 struct crid_rpc_handler_entry {
 	const char *name; /* "Version" */

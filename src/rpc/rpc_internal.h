@@ -77,6 +77,7 @@ struct crid_call {
 	size_t req_len, req_cap;
 	size_t req_counted; /* of req_cap, in the server's pending bytes */
 	bool handled;	    /* handed to a worker: req is the handler's */
+	bool on_loop;	    /* its handler runs on the loop right now */
 
 	/* On the server's notify queue; guarded by the server's queue lock. */
 	bool queued;

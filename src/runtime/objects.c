@@ -23,6 +23,7 @@ static void pod_free(struct crid_pod *p)
 	crid_pod_ns_free(&p->ns);
 	crid_network_attachment_free(p->net);
 	crid_cpu_rate_destroy(&p->cpu);
+	crid_packed_entry_clear(&p->listed);
 	free(p->name_key);
 	free(p->handler_name);
 	free(p->dir);
@@ -103,6 +104,7 @@ static void container_free(struct crid_container *c)
 	free(c->upper);
 	free(c->cgroups_path);
 	crid_cpu_rate_destroy(&c->cpu);
+	crid_packed_entry_clear(&c->listed);
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->state_lock);
 	pthread_mutex_destroy(&c->lock);

@@ -20,6 +20,7 @@
 #include "oci/handler.h"
 #include "pod/pod_ns.h" /* the type of a pod's kernel state, held here */
 #include "runtime/events.h"
+#include "runtime/packed_list.h"
 #include "runtime/runtime.h"
 #include "runtime/v1/api.pb-c.h"
 #include "stats/cgroup.h"
@@ -52,6 +53,7 @@ struct crid_pod {
 	/* A handler with one sandbox per pod: the pod's sandbox container
 	 * (pod_sandbox.c), its ID the pod's, in <dir>/sandbox. 0: none. */
 	pid_t sandbox_shim_pid, sandbox_pid;
+	struct crid_packed_entry listed; /* (table lock) its ListPodSandbox entry */
 	struct crid_pod *next;
 };
 
@@ -93,6 +95,7 @@ struct crid_container {
 	bool removed;
 	bool stop_published;	  /* (lock) the STOPPED event went out */
 	struct crid_cpu_rate cpu; /* the previous CPU reading of ContainerStats */
+	struct crid_packed_entry listed; /* (table lock) its ListContainers entry */
 	struct crid_container *next;
 };
 
@@ -112,6 +115,7 @@ struct crid_runtime {
 	char *pod_cidr;
 	struct crid_pod *pods;
 	struct crid_container *containers;
+	struct crid_packed_list pod_list, container_list; /* (lock) answers' buffers */
 	char *pods_dir;	      /* <run_root>/pods */
 	char *containers_dir; /* <run_root>/containers */
 	char *upper_dir;      /* <state_root>/containers */

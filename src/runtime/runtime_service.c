@@ -189,6 +189,8 @@ void crid_runtime_free(struct crid_runtime *rt)
 		rt->pods = p->next;
 		crid_pod_unref(p);
 	}
+	crid_packed_list_free(&rt->pod_list);
+	crid_packed_list_free(&rt->container_list);
 	crid_events_free(rt->events);
 	crid_network_free(rt->net);
 	crid_cdi_free(rt->cdi);
@@ -457,6 +459,9 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		{ "UpdateRuntimeConfig", update_runtime_config },
 		{ "GetContainerEvents", get_container_events },
 	};
+	static const char *const from_memory[] = {
+		"Version", "ListPodSandbox", "ListContainers", "ContainerStatus",
+	};
 	int r = crid_rpc_methods_register_all(methods, "RuntimeService", handlers, CRID_ARRAY_SIZE(handlers), rt, err);
 
 	if (r == 0)
@@ -469,5 +474,9 @@ int crid_runtime_register(struct crid_runtime *rt, struct crid_rpc_methods *meth
 		r = crid_container_streams_register(rt, methods, err);
 	if (r == 0)
 		r = crid_pod_portforward_register(rt, methods, err);
+	/* The kubelet's relist and status polls, answered from the tables and
+	 * the objects' state under short locks: served on the loop. */
+	for (size_t i = 0; r == 0 && i < CRID_ARRAY_SIZE(from_memory); i++)
+		r = crid_rpc_methods_run_on_loop(methods, "RuntimeService", from_memory[i], err);
 	return r;
 }

@@ -157,9 +157,10 @@ static int setup_stdio(int dir_fd, struct crid_err *err)
 	return 0;
 }
 
-/* name.tmp, written (and with sync, fsynced), then renamed over name:
- * readers see the whole file or none. */
-static int write_file_atomic(int dir_fd, const char *name, const char *data, bool sync, struct crid_err *err)
+/* name.tmp, written, then renamed over name: readers see the whole file or
+ * none. No fsync: the directory is on the run root, which does not outlive
+ * a reboot, and the rename is all a crash of crid or of the shim needs. */
+static int write_file_atomic(int dir_fd, const char *name, const char *data, struct crid_err *err)
 {
 	char tmp[64];
 	_cleanup_close_ int fd = -1;
@@ -170,8 +171,6 @@ static int write_file_atomic(int dir_fd, const char *name, const char *data, boo
 	if (fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "create %s", tmp);
 	r = write_all(fd, data, strlen(data));
-	if (r == 0 && sync && fsync(fd) < 0)
-		r = -errno;
 	if (close(take_fd(&fd)) < 0 && r == 0)
 		r = -errno;
 	if (r == 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
@@ -180,8 +179,6 @@ static int write_file_atomic(int dir_fd, const char *name, const char *data, boo
 		unlinkat(dir_fd, tmp, 0);
 		return crid_err_set(err, CRID_INTERNAL, -r, "write %s", name);
 	}
-	if (sync && fsync(dir_fd) < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "fsync the state directory");
 	return 0;
 }
 
@@ -287,7 +284,7 @@ int crid_shim_setup(struct crid_shim *s, const struct crid_shim_options *o, stru
 	s->logging = true;
 
 	snprintf(pid_line, sizeof(pid_line), "%d\n", (int)getpid());
-	r = write_file_atomic(s->dir_fd, CRID_SHIM_PID_FILE, pid_line, false, err);
+	r = write_file_atomic(s->dir_fd, CRID_SHIM_PID_FILE, pid_line, err);
 	if (r < 0)
 		return crid_err_wrap(err, "state directory %s: ", o->state_dir);
 
@@ -584,7 +581,7 @@ static int write_exit_file(struct crid_shim *s)
 	}
 	snprintf(json, sizeof(json), "{\"exit_code\": %d, \"exited_at\": %lld, \"signal\": %d}\n", code,
 		 (long long)s->exited_at_ns, sig);
-	if (write_file_atomic(s->dir_fd, CRID_SHIM_EXIT_FILE, json, true, &err) < 0) {
+	if (write_file_atomic(s->dir_fd, CRID_SHIM_EXIT_FILE, json, &err) < 0) {
 		log_error("cannot record the container's exit", "id", s->opts->id, "error", err.msg);
 		return -1;
 	}

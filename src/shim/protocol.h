@@ -35,7 +35,7 @@
  * asks for it on the control socket, and learns the exit from "<runtime>
  * wait" (container.pid holds the sandbox's pid). No --tty. */
 
-/* Written (atomically: temp file, fsync, rename) once the container's init
+/* Written (atomically: temp file, rename) once the container's init
  * has exited and its output is drained into the log:
  *     {"exit_code": N, "exited_at": <unix ns>, "signal": S}
  * exit_code is the shell convention: 128+S when killed by signal S (signal

@@ -108,8 +108,14 @@ static int connect_db(struct crid_store *s, struct crid_err *err)
 				    "empty one: running containers are kept either way)",
 				    s->path, sqlite3_errmsg(s->db));
 	s->was_empty = tables == 0;
-	/* WAL with synchronous=FULL survives a crash of crid and of the machine. */
-	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
+	/* WAL with synchronous=NORMAL: a commit is durable against a crash of
+	 * crid (it is in the kernel's page cache when COMMIT returns) and the
+	 * database stays consistent through a crash of the machine, which may
+	 * lose the last commits; only checkpoints fsync. What a lost commit
+	 * named is what a reboot ends anyway (pods, containers: their record
+	 * copies bring them back) or found again (layers: kept and adopted by
+	 * the next pull of their image). */
+	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
 			 NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
 		int r = crid_err_set(err, CRID_INTERNAL, 0, "set up %s: %s", s->path, msg ? msg : "unknown error");

@@ -29,6 +29,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/fsutil.h"
+#include "common/lazylib.h"
 #include "common/log.h"
 #include "streaming/stream_internal.h"
 #include "streaming/websocket.h"
@@ -572,7 +573,10 @@ static void *accept_thread(void *arg)
 static int setup_tls(struct crid_streaming *s, const struct crid_config *cfg, struct crid_err *err)
 {
 	char why[256];
+	int r = crid_lazylib_load(CRID_LIB_SSL, err);
 
+	if (r < 0)
+		return crid_err_wrap(err, "streaming TLS: ");
 	s->ssl_ctx = SSL_CTX_new(TLS_server_method());
 	if (!s->ssl_ctx)
 		return crid_err_nomem(err, "TLS context");
