@@ -37,6 +37,7 @@ import os
 import platform
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,14 @@ READY_LINE = "criclient: pods ready"
 
 class BenchFailed(RuntimeError):
     pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def pct(values, p):
@@ -99,10 +108,13 @@ class DaemonRun:
             os.makedirs(conf_dir)
             with open(os.path.join(conf_dir, "10-bench.conflist"), "w") as f:
                 f.write(conflist)
+            # Its Prometheus endpoint: the time of each call inside crid.
+            self.metrics = f"127.0.0.1:{free_port()}"
             self.d = common.CridDaemon(
                 os.path.join(self.root, "daemon"), api, registry.host, binary=args.crid,
                 extra_args=["--cni-conf-dir", conf_dir, "--cni-bin-dirs", CNI_BIN_DIR,
-                            "--runtime", f"crun={args.crun}", "--default-runtime", "crun"])
+                            "--runtime", f"crun={args.crun}", "--default-runtime", "crun",
+                            "--metrics-address", self.metrics])
         else:
             self.d = common.ContainerdDaemon(
                 os.path.join(self.root, "daemon"), api, registry.host, binary=args.containerd,
@@ -149,6 +161,25 @@ class DaemonRun:
     def pod_args(self):
         return ["--image", self.refs["busybox"], "--log-dir", os.path.join(self.root, "pod-logs"),
                 "--cgroup-parent", self.cgroup_parent]
+
+    def rpc_durations(self):
+        """{method: (seconds summed, calls)} from crid's metrics; {} elsewhere."""
+        if self.name != "crid":
+            return {}
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=10) as f:
+            text = f.read().decode()
+        out = {}
+        for line in text.splitlines():
+            for kind in ("sum", "count"):
+                pre = f"crid_grpc_request_duration_seconds_{kind}{{"
+                if line.startswith(pre) and 'RuntimeService"' in line:
+                    method = line.split('method="', 1)[1].split('"', 1)[0]
+                    v = float(line.rsplit(" ", 1)[1])
+                    s, n = out.get(method, (0.0, 0))
+                    out[method] = (v, n) if kind == "sum" else (s, int(v))
+        return out
 
     def pss(self):
         return common.pss_kb(self.d.pid)
@@ -212,11 +243,27 @@ class DaemonRun:
             mem["per_pod_kb"] = (mem["shims_pss_kb"] + mem["pod_infra_pss_kb"] + growth) / a.relist_pods
             log(f"{self.name}: memory with {a.relist_pods} pods: {mem}")
 
+        before = {}
+
+        def at_ready():
+            read_memory()
+            before.update(self.rpc_durations())
+
         rep = self.criclient("relist", self.pod_args() + [
             "--pods", str(a.relist_pods), "--rounds", str(a.relist_rounds), "--warmup", "10",
-            "--stats-rounds", "0", "--call-rounds", str(a.call_rounds), "--pid", str(self.d.pid),
-            "--hold"], on_ready=read_memory)
+            "--stats-rounds", str(a.stats_rounds), "--call-rounds", str(a.call_rounds), "--pid", str(self.d.pid),
+            "--hold"], on_ready=at_ready)
         r["relist"] = rep["relist"]
+        after = self.rpc_durations()
+        # Mean time inside the daemon per call, from its own histogram, over
+        # the relist and single calls at --relist-pods pods (crid only).
+        r["inside_mean_us"] = {}
+        for m in ("ContainerStatus", "ListContainers", "ListPodSandbox", "Version"):
+            if m in after:
+                s0, n0 = before.get(m, (0.0, 0))
+                s1, n1 = after[m]
+                if n1 > n0:
+                    r["inside_mean_us"][m] = (s1 - s0) / (n1 - n0) * 1e6
         r["memory"] = mem
         self.d.stop()
 
@@ -304,9 +351,12 @@ def rows(doc):
         ("<= 0.3x containerd", lambda cv, kv, fv: None if None in (cv, kv) else cv <= 0.3 * kv))
     for call in ("Version", "ContainerStatus", "ListContainers", "ListPodSandbox"):
         add(f"5 {call} p50", "ms", ("relist", "single_calls", call, "p50_ms"))
+    add("5 ListContainerStats p50", "ms", ("relist", "list_container_stats", "p50_ms"))
+    add("5 Version inside crid, mean (its metrics)", "µs", ("inside_mean_us", "Version"))
     for call in ("ContainerStatus", "ListContainers", "ListPodSandbox"):
-        add(f"5 {call} inside (p50 - Version p50)", "µs", ("inside_us", call), None,
+        add(f"5 {call} inside crid, mean (its metrics)", "µs", ("inside_mean_us", call), None,
             ("< 50 µs", lambda cv, kv, fv: None if cv is None else cv < 50))
+        add(f"5 {call} p50 - Version p50", "µs", ("inside_us", call))
     add("6 daemon PSS idle", "MiB", ("mem_mib", "idle"), None,
         ("<= 0.1x containerd", lambda cv, kv, fv: None if None in (cv, kv) else cv <= 0.1 * kv))
     add("6 daemon PSS with the pods", "MiB", ("mem_mib", "daemon"))
@@ -378,7 +428,7 @@ def header(doc):
     out.append(f"crun {i.get('crun_version', '?')}; CNI: loopback, bridge + host-local, portmap "
                f"({CNI_BIN_DIR}); pods: {i['pods']} in sequence, burst {i['pods']} by {i['concurrency']}; "
                f"ExecSync x{i['exec_rounds']}; relist/memory {i['relist_pods']} pods, "
-               f"{i['relist_rounds']} rounds; took {i.get('duration_s', 0):.0f} s")
+               f"{i['relist_rounds']} rounds, ListContainerStats x{i.get('stats_rounds', 0)}; took {i.get('duration_s', 0):.0f} s")
     for n, why in (doc.get("skipped") or {}).items():
         out.append(f"NOTE: no {n} figures: {why}")
     return "\n".join(out)
@@ -457,6 +507,8 @@ def parse_args():
     ap.add_argument("--relist-rounds", type=int, default=1000, help="timed relist rounds (1000)")
     ap.add_argument("--call-rounds", type=int, default=1000,
                     help="timed calls each of Version, ContainerStatus, ListContainers, ListPodSandbox (1000)")
+    ap.add_argument("--stats-rounds", type=int, default=100,
+                    help="timed ListContainerStats calls over every container, after the relist (100)")
     ap.add_argument("--rounds", type=int, default=None,
                     help="sets --exec-rounds, --relist-rounds and --call-rounds at once")
     ap.add_argument("--smoke", action="store_true",
@@ -478,7 +530,7 @@ def parse_args():
         args.rounds = 2 if args.rounds is None else args.rounds
         args.skip_big_pull = True
     if args.rounds is not None:
-        args.exec_rounds = args.relist_rounds = args.call_rounds = args.rounds
+        args.exec_rounds = args.relist_rounds = args.call_rounds = args.stats_rounds = args.rounds
     if min(args.pods, args.concurrency, args.exec_rounds, args.relist_pods, args.relist_rounds,
            args.call_rounds) < 1:
         ap.error("sizes must be at least 1")
@@ -557,7 +609,7 @@ def main():
                 "crun_version": (crun_v.split("\n")[0].split() or ["?"])[-1],
                 "pods": args.pods, "concurrency": args.concurrency, "exec_rounds": args.exec_rounds,
                 "relist_pods": args.relist_pods, "relist_rounds": args.relist_rounds,
-                "call_rounds": args.call_rounds}
+                "call_rounds": args.call_rounds, "stats_rounds": args.stats_rounds}
         doc = {"info": info, "results": {}, "skipped": {}}
         names = ["crid"] + ([] if args.skip_containerd else ["containerd"])
         if args.skip_containerd:
@@ -579,6 +631,9 @@ def main():
         info["loadavg_at_end"] = " ".join(common._read("/proc/loadavg").split()[:3])
         info["duration_s"] = time.monotonic() - t_start
         derive(doc)
+        # What the run made and removed at the end: for checks that it did.
+        doc["made"] = {"bridges": [n.bridge for n in cleanup.nets], "networks": [n.name for n in cleanup.nets],
+                       "cgroup_parents": list(cleanup.cgroups), "tmp": tmp}
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
