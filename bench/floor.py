@@ -220,3 +220,38 @@ class Floor:
                 problems.append(str(e))
             self.ns_mounted = False
         return problems
+
+
+# -- the floor of a pull ------------------------------------------------------
+
+
+def pull(registry_host, repo, tag, dest):
+    """What any pull of repo:tag from a plain-HTTP registry must do, and no
+    more: GET the manifest, the config and each layer (checking each
+    digest), and unpack the layers into dest with tar (gzip in-process by
+    tar's child). Answers the seconds it took."""
+    import hashlib
+    import urllib.request
+
+    accept = ", ".join(("application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.v2+json"))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    base = f"http://{registry_host}/v2/{repo}"
+
+    def get(path, digest=None, headers=None):
+        with opener.open(urllib.request.Request(base + path, headers=headers or {}), timeout=120) as r:
+            data = r.read()
+        if digest and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RuntimeError(f"{path}: digest mismatch")
+        return data
+
+    os.makedirs(dest, exist_ok=True)
+    t0 = time.perf_counter()
+    manifest = json.loads(get(f"/manifests/{tag}", headers={"Accept": accept}))
+    get(f"/blobs/{manifest['config']['digest']}", manifest["config"]["digest"])
+    for layer in manifest["layers"]:
+        blob = get(f"/blobs/{layer['digest']}", layer["digest"])
+        r = subprocess.run(["tar", "-xz", "-C", dest], input=blob, capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"tar: {r.stderr.decode(errors='replace').strip()}")
+    return time.perf_counter() - t0

@@ -47,6 +47,7 @@ def test_node_bench_smoke(crid_bin, tmp_path):
     assert set(c["pulls"]) == {"busybox"} and c["pulls"]["busybox"]["cold"] > 0
     for k in ("namespaces", "network", "rootfs", "container", "total", "teardown"):
         assert fl[k]["n"] == 2 and fl[k]["p50"] > 0, (k, fl[k])
+    assert set(fl["pulls"]) == {"busybox"} and fl["pulls"]["busybox"]["cold"] > 0
 
     # Nothing left: temp dir, bridges, cgroups, CNI result cache.
     assert os.listdir(run_dir) == []
