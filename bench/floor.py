@@ -20,6 +20,7 @@ failure half-way.
 
     f = Floor(tmp, layer_tars, conflist_text, crun="/usr/bin/crun", cgroup_parent="/bench-x")
     times = f.start_pod()          # {"namespaces": s, "network": s, "rootfs": s, "container": s, "total": s}
+    f.exec(pod, ["true"])          # seconds: crun exec, the floor of ExecSync
     f.teardown(pod)                # seconds
     f.cleanup()
 """
@@ -178,6 +179,13 @@ class Floor:
         t4 = time.perf_counter()
         t.update(namespaces=t1 - t0, network=t2 - t1, rootfs=t3 - t2, container=t4 - t3, total=t4 - t0)
         return pod, t
+
+    def exec(self, pod, argv):
+        """`crun exec` of argv in pod's container, output to a pipe (it
+        ends with the command); answers the seconds it took."""
+        t0 = time.perf_counter()
+        _run([self.crun, "--root", self.crun_root, "exec", pod.id] + list(argv))
+        return time.perf_counter() - t0
 
     def teardown(self, pod):
         """Stops and removes pod; answers the seconds it took."""

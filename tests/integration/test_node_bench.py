@@ -45,7 +45,7 @@ def test_node_bench_smoke(crid_bin, tmp_path):
     assert m["shims"] == 2 and m["shims_pss_kb"] > 0 and m["pod_infra"] == 0, m
     assert m["daemon_pss_kb"] > 0 and c["pss_idle_kb"] > 0
     assert set(c["pulls"]) == {"busybox"} and c["pulls"]["busybox"]["cold"] > 0
-    for k in ("namespaces", "network", "rootfs", "container", "total", "teardown"):
+    for k in ("namespaces", "network", "rootfs", "container", "total", "teardown", "exec"):
         assert fl[k]["n"] == 2 and fl[k]["p50"] > 0, (k, fl[k])
     assert set(fl["pulls"]) == {"busybox"} and fl["pulls"]["busybox"]["cold"] > 0
 
