@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -160,48 +159,8 @@ func runRelist(s *session, o *relistOpts) {
 	t0 := time.Now()
 	s.quiet = true
 	parallel(o.pods, o.workers, func(i int) {
-		p := &pods[i]
-		p.name = fmt.Sprintf("relist-%d-%s", i, randHex(3))
-		uid := kubeletUID()
-		const ns = "criclient"
-		cfg := &podConfig{
-			Metadata:     &podMetadata{Name: p.name, UID: uid, Namespace: ns},
-			LogDirectory: filepath.Join(o.logDir, ns+"_"+p.name+"_"+uid),
-			Labels: map[string]string{"io.kubernetes.pod.name": p.name,
-				"io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.uid": uid},
-			CgroupParent: o.cgroupParent, HostNetwork: o.hostNetwork,
-		}
-		if err := os.MkdirAll(filepath.Join(cfg.LogDirectory, "sleep"), 0o755); err != nil {
-			fatalf("make the pod log directory: %v", err)
-		}
-		var id, cid string
-		s.call("RunPodSandbox", func(ctx context.Context) (err error) {
-			id, err = api.RunPodSandbox(ctx, cfg, o.handler)
-			return
-		})
-		mu.Lock()
-		p.id = id
-		p.undo = s.later("StopPodSandbox+RemovePodSandbox "+id, func(ctx context.Context) error {
-			if err := api.StopPodSandbox(ctx, id); err != nil {
-				return err
-			}
-			return api.RemovePodSandbox(ctx, id)
-		})
-		s.rep.Pods = append(s.rep.Pods, id)
-		mu.Unlock()
-		ctr := &containerConfig{Name: "sleep", Image: o.image, Command: []string{"sleep", "3600"},
-			LogPath: "sleep/0.log", HostNetwork: o.hostNetwork,
-			Labels: map[string]string{"io.kubernetes.container.name": "sleep",
-				"io.kubernetes.pod.uid": uid}}
-		s.call("CreateContainer", func(ctx context.Context) (err error) {
-			cid, err = api.CreateContainer(ctx, id, ctr, cfg)
-			return
-		})
-		mu.Lock()
-		p.ctrID = cid
-		s.rep.Containers = append(s.rep.Containers, cid)
-		mu.Unlock()
-		s.call("StartContainer", func(ctx context.Context) error { return api.StartContainer(ctx, cid) })
+		bp := startBenchPod(s, o.logDir, o.image, o.handler, o.cgroupParent, o.hostNetwork, i)
+		pods[i] = relistPod{id: bp.id, name: bp.name, ctrID: bp.ctrID, undo: bp.undo}
 	})
 	s.quiet = quiet
 	res.SetupS = time.Since(t0).Seconds()
