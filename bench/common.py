@@ -12,6 +12,7 @@ Nothing here asserts anything about speed: benchmarks print figures.
     processes(), pss_kb(pid)       live processes; PSS from /proc/PID/smaps_rollup
     remove_cgroup(parent)          a benchmark's /bench-<hex> cgroup, in every hierarchy
     kill_leftover_shims(roots)     shims still running for a daemon root, by PID
+    read_text(path)                a file's text, or None
     stats(values)                  (min, median, max)
     Table                          plain-text table printing
 
@@ -488,7 +489,7 @@ class ContainerdDaemon:
 # Processes, memory, cgroups
 
 
-def _read(path, mode="r"):
+def read_text(path, mode="r"):
     try:
         with open(path, mode) as f:
             return f.read()
@@ -502,11 +503,11 @@ def processes():
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        raw, stat = _read(f"/proc/{name}/cmdline", "rb"), _read(f"/proc/{name}/stat")
+        raw, stat = read_text(f"/proc/{name}/cmdline", "rb"), read_text(f"/proc/{name}/stat")
         if not raw or stat is None or stat.rpartition(")")[2].split()[0] == "Z":
             continue
         argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]]
-        cgs = [l.split(":", 2)[2] for l in (_read(f"/proc/{name}/cgroup") or "").splitlines()
+        cgs = [l.split(":", 2)[2] for l in (read_text(f"/proc/{name}/cgroup") or "").splitlines()
                if l.count(":") >= 2]
         out.append((int(name), argv, cgs))
     return out
@@ -517,7 +518,7 @@ def in_cgroup(cgs, parents):
 
 
 def pss_kb(pid):
-    for line in (_read(f"/proc/{pid}/smaps_rollup") or "").splitlines():
+    for line in (read_text(f"/proc/{pid}/smaps_rollup") or "").splitlines():
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
@@ -525,7 +526,7 @@ def pss_kb(pid):
 
 def cgroup_mounts():
     out = set()
-    for line in (_read("/proc/self/mountinfo") or "").splitlines():
+    for line in (read_text("/proc/self/mountinfo") or "").splitlines():
         left, _, right = line.partition(" - ")
         if right.split()[:1] and right.split()[0] in ("cgroup", "cgroup2"):
             out.add(_unescape_mountinfo(left.split()[4]))
@@ -544,7 +545,7 @@ def remove_cgroup(parent):
             continue
         pids = set()
         for dirpath, _, files in os.walk(top):
-            for p in (_read(os.path.join(dirpath, "cgroup.procs")) or "").split():
+            for p in (read_text(os.path.join(dirpath, "cgroup.procs")) or "").split():
                 pids.add(int(p))
         for p in pids:
             log(f"killing pid {p}, left in cgroup {top}")
