@@ -51,6 +51,7 @@ from node_report import derive, report  # noqa: E402
 from common import log  # noqa: E402
 
 CRICLIENT = os.path.join(common.REPO, "build", "criclient", "criclient")
+DEFAULT_JSON = os.path.join(common.REPO, "build", "bench", "node.json")
 from floor import CNI_BIN_DIR  # noqa: E402
 PAUSE_CMD = ["/bin/sleep", "2147483647"]
 SLEEP_CMD = ["sleep", "3600"]
@@ -390,7 +391,7 @@ def parse_args():
     ap.add_argument("--skip-containerd", action="store_true", help="crid (and the floor) only")
     ap.add_argument("--skip-floor", action="store_true")
     ap.add_argument("--skip-big-pull", action="store_true", help="pull busybox only (no ~100 MB image)")
-    ap.add_argument("--json", default=None, help="write every figure to this file")
+    ap.add_argument("--json", default=DEFAULT_JSON, help=f"write every figure to this file ({DEFAULT_JSON})")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (the README's)")
     ap.add_argument("--from-json", default=None, help="print the report of an earlier --json file; run nothing")
     ap.add_argument("--crid", default=common.CRID_BIN)
@@ -500,6 +501,8 @@ def main():
         doc["made"] = {"bridges": [n.bridge for n in cleanup.nets], "networks": [n.name for n in cleanup.nets],
                        "cgroup_parents": list(cleanup.cgroups), "tmp": tmp}
         if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            log(f"figures written to {args.json}")
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
         report(doc, args.markdown)
