@@ -208,10 +208,12 @@ clean:
 
 # make bench: installs what the benchmarks need (containerd included, for the
 # comparison), builds the release crid and the Go client, and runs the
-# benchmarks of bench/. Pass options with BENCH_ARGS (pull_bench.py),
-# POD_BENCH_ARGS and RELIST_BENCH_ARGS, e.g. make bench BENCH_ARGS="--rounds 3".
-.PHONY: bench
-bench:
+# benchmarks of bench/: the pull benchmark, then the node benchmark (crid,
+# containerd and the floor, bench/node_bench.py). Pass options with
+# BENCH_ARGS (pull_bench.py) and NODE_BENCH_ARGS (node_bench.py), e.g.
+# make bench-node NODE_BENCH_ARGS="--json /tmp/node.json --markdown".
+.PHONY: bench bench-node bench-deps
+bench-deps:
 	sh scripts/install-deps.sh build run test
 	@if [ ! -x /usr/bin/containerd ]; then \
 		echo "bench: installing containerd" >&2; \
@@ -220,6 +222,10 @@ bench:
 		{ apt-get update -q && apt-get install -y --no-install-recommends containerd; }; \
 	fi
 	$(MAKE) VARIANT=release all criclient
+
+bench: bench-deps
 	$(PYTHON) bench/pull_bench.py $(BENCH_ARGS)
-	$(PYTHON) bench/pod_bench.py $(POD_BENCH_ARGS)
-	$(PYTHON) bench/relist_bench.py $(RELIST_BENCH_ARGS)
+	$(PYTHON) bench/node_bench.py $(NODE_BENCH_ARGS)
+
+bench-node: bench-deps
+	$(PYTHON) bench/node_bench.py $(NODE_BENCH_ARGS)

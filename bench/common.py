@@ -9,6 +9,10 @@ Nothing here asserts anything about speed: benchmarks print figures.
     CridDaemon, ContainerdDaemon   start/stop with a private root under a temp dir
     proc_status_kb(pid, field)     VmRSS / VmHWM from /proc/PID/status, in KiB
     umount_under(prefix)           unmount everything mounted below prefix
+    processes(), pss_kb(pid)       live processes; PSS from /proc/PID/smaps_rollup
+    remove_cgroup(parent)          a benchmark's /bench-<hex> cgroup, in every hierarchy
+    kill_leftover_shims(roots)     shims still running for a daemon root, by PID
+    read_text(path)                a file's text, or None
     stats(values)                  (min, median, max)
     Table                          plain-text table printing
 
@@ -374,9 +378,9 @@ disabled_plugins = [
       default_runtime_name = "runc"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
-
+{runc_options}
     [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "{root}/cni-bin"
+      bin_dir = "{cni_bin_dir}"
       conf_dir = "{root}/cni-conf"
 
     [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{registry}"]
@@ -389,12 +393,21 @@ class ContainerdDaemon:
 
     name = "containerd"
 
-    def __init__(self, root, api, registry_host, binary=CONTAINERD_BIN, max_downloads=None):
+    def __init__(self, root, api, registry_host, binary=CONTAINERD_BIN, max_downloads=None,
+                 sandbox_image=None, oci_runtime=None, cni_bin_dir=None, cni_conflist=None):
+        """sandbox_image: the pause image of pods; oci_runtime: the binary its
+        runc v2 shim runs (BinaryName; cgroupfs, not systemd); cni_bin_dir
+        (default: an empty dir of its own) and cni_conflist (text written
+        into its own CNI config dir)."""
         self.root = root
         self.api = api
         self.binary = binary
         self.registry_host = registry_host
         self.max_downloads = max_downloads
+        self.sandbox_image = sandbox_image
+        self.oci_runtime = oci_runtime
+        self.cni_bin_dir = cni_bin_dir or os.path.join(root, "cni-bin")
+        self.cni_conflist = cni_conflist
         self.socket_path = os.path.join(root, "containerd.sock")
         self.config_path = os.path.join(root, "containerd.toml")
         self.proc = None
@@ -409,9 +422,25 @@ class ContainerdDaemon:
         extra = ""
         if self.max_downloads:
             extra = f"    max_concurrent_downloads = {int(self.max_downloads)}\n"
+        if self.sandbox_image:
+            extra += (f'    sandbox_image = "{self.sandbox_image}"\n'
+                      # Lowering oom_score_adj (containerd gives sandboxes
+                      # -998) needs CAP_SYS_RESOURCE, which a root in a
+                      # container may lack: the runtime then fails.
+                      '    restrict_oom_score_adj = true\n')
+        runc_options = ""
+        if self.oci_runtime:
+            runc_options = ('        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc'
+                            '.options]\n'
+                            f'          BinaryName = "{self.oci_runtime}"\n'
+                            '          SystemdCgroup = false\n')
+        if self.cni_conflist:
+            with open(os.path.join(self.root, "cni-conf", "10-bench.conflist"), "w") as f:
+                f.write(self.cni_conflist)
         with open(self.config_path, "w") as f:
             f.write(CONTAINERD_TOML.format(root=self.root, registry=self.registry_host,
-                                           extra_cri=extra))
+                                           extra_cri=extra, runc_options=runc_options,
+                                           cni_bin_dir=self.cni_bin_dir))
         env = dict(os.environ)
         # Only loopback traffic: never route the registry through a proxy.
         for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
@@ -454,6 +483,99 @@ class ContainerdDaemon:
             self.client = None
         if self.proc is not None:
             self.proc.stop()
+
+
+# ---------------------------------------------------------------------------
+# Processes, memory, cgroups
+
+
+def read_text(path, mode="r"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def processes():
+    """[(pid, argv, cgroup paths)] of live (non-zombie) processes."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        raw, stat = read_text(f"/proc/{name}/cmdline", "rb"), read_text(f"/proc/{name}/stat")
+        if not raw or stat is None or stat.rpartition(")")[2].split()[0] == "Z":
+            continue
+        argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]]
+        cgs = [l.split(":", 2)[2] for l in (read_text(f"/proc/{name}/cgroup") or "").splitlines()
+               if l.count(":") >= 2]
+        out.append((int(name), argv, cgs))
+    return out
+
+
+def in_cgroup(cgs, parents):
+    return any(c == p or c.startswith(p + "/") for c in cgs for p in parents)
+
+
+def pss_kb(pid):
+    for line in (read_text(f"/proc/{pid}/smaps_rollup") or "").splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cgroup_mounts():
+    out = set()
+    for line in (read_text("/proc/self/mountinfo") or "").splitlines():
+        left, _, right = line.partition(" - ")
+        if right.split()[:1] and right.split()[0] in ("cgroup", "cgroup2"):
+            out.add(_unescape_mountinfo(left.split()[4]))
+    return sorted(out)
+
+
+def remove_cgroup(parent):
+    """Removes the cgroup directories of `parent` (one of ours, /bench-<hex>)
+    in every hierarchy, bottom-up. Processes still in them (left by a failed
+    run; started by our daemons) are SIGKILLed by PID first."""
+    rel = parent.strip("/")
+    assert rel.startswith("bench-")
+    for m in cgroup_mounts():
+        top = os.path.join(m, rel)
+        if not os.path.isdir(top):
+            continue
+        pids = set()
+        for dirpath, _, files in os.walk(top):
+            for p in (read_text(os.path.join(dirpath, "cgroup.procs")) or "").split():
+                pids.add(int(p))
+        for p in pids:
+            log(f"killing pid {p}, left in cgroup {top}")
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
+            for _ in range(50):
+                try:
+                    os.rmdir(dirpath)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                log(f"could not remove cgroup {dirpath}")
+
+
+
+def kill_leftover_shims(roots, names=("crid-shim", "containerd-shim-runc-v2")):
+    """SIGKILLs, by PID, shims whose command line names one of roots."""
+    for pid, argv, _ in processes():
+        if argv and os.path.basename(argv[0]) in names and any(r in " ".join(argv) for r in roots):
+            log(f"killing leftover {argv[0]} pid {pid}")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 //	criclient security --socket S --image REF --seccomp-profile FILE [--userns] [...]
 //	criclient hostile  --socket S --api v1|v1alpha2 --checks latency,decode,refusals,exec [...]
 //	criclient cdi      --socket S --image REF --devices D,D --check SCRIPT --want TEXT --unknown D [...]
+//	criclient bench podstart|burst|exec|pull|relist --socket S [...]
 //
 // node drives one node's work (images with and without credentials, a pod
 // with containers, exec, logs, the relist, events, errors, clean-up); relist
@@ -15,7 +16,8 @@
 // hostUsers: false, and checks from inside that every setting took effect;
 // hostile checks what the kubelet sees while others misbehave (latency,
 // decodable lists, refused bad requests, truncated ExecSync output); cdi
-// runs a container with CDI devices as a kubelet of 1.28 passes them.
+// runs a container with CDI devices as a kubelet of 1.28 passes them; bench
+// runs the node benchmark's workloads (bench.go), timing each call here.
 // Each exits 0 when every answer was right, 1 with the first wrong answer
 // otherwise, after removing whatever it created. --json FILE writes the
 // results.
@@ -67,6 +69,7 @@ type report struct {
 	Warnings   []string      `json:"warnings"`
 	Cleanup    []string      `json:"cleanup_problems"`
 	Relist     *relistResult `json:"relist,omitempty"`
+	Bench      *benchResult  `json:"bench,omitempty"`
 }
 
 type undoItem struct {
@@ -221,6 +224,7 @@ func writeJSON(path string, v interface{}) error {
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: criclient node|relist|security|hostile|cdi --socket PATH --api v1|v1alpha2 [options]\n"+
+		"       criclient bench podstart|burst|exec|pull|relist --socket PATH [options]\n"+
 		"       criclient node -h, criclient relist -h, criclient security -h, criclient hostile -h, criclient cdi -h: the options\n")
 	os.Exit(2)
 }
@@ -230,6 +234,13 @@ func main() {
 		usage()
 	}
 	cmd := os.Args[1]
+	args := os.Args[2:]
+	if cmd == "bench" {
+		if len(args) < 1 {
+			usage()
+		}
+		cmd, args = "bench "+args[0], args[1:]
+	}
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	socket := fs.String("socket", "", "the runtime's unix socket (a path, as the kubelet dials it)")
 	apiVersion := fs.String("api", "v1", "CRI version: v1 or v1alpha2")
@@ -248,10 +259,12 @@ func main() {
 		scenario = hostileFlags(fs)
 	case "cdi":
 		scenario = cdiFlags(fs)
+	case "bench podstart", "bench burst", "bench exec", "bench pull", "bench relist":
+		scenario = benchFlags(strings.TrimPrefix(cmd, "bench "), fs)
 	default:
 		usage()
 	}
-	_ = fs.Parse(os.Args[2:])
+	_ = fs.Parse(args)
 	if *socket == "" || fs.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "criclient %s: --socket is required and no arguments are taken\n", cmd)
 		os.Exit(2)

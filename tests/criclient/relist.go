@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +16,8 @@ type relistOpts struct {
 	statsRounds                          int
 	pid                                  int
 	hostNetwork                          bool
+	hold                                 bool // bench relist: wait for a line on stdin once the pods run
+	callRounds                           int  // bench relist: single calls timed after the relist
 }
 
 // The four calls of one relist, in the kubelet's order.
@@ -24,6 +25,7 @@ var relistCalls = []string{"ListPodSandbox", "ListPodSandbox READY", "ListContai
 
 type latency struct {
 	P50Ms  float64 `json:"p50_ms"`
+	P95Ms  float64 `json:"p95_ms"`
 	P99Ms  float64 `json:"p99_ms"`
 	MeanMs float64 `json:"mean_ms"`
 	MaxMs  float64 `json:"max_ms"`
@@ -43,10 +45,20 @@ type relistResult struct {
 	StatsRounds      int                `json:"stats_rounds"`
 	ContainerStats   latency            `json:"list_container_stats"`
 	TeardownS        float64            `json:"teardown_s"`
+	// bench relist: each call alone, at the same number of pods.
+	SingleCalls map[string]latency `json:"single_calls,omitempty"`
 }
 
 func relistFlags(fs *flag.FlagSet) func(*session) {
+	return relistFlagsInto(fs, nil)
+}
+
+// relistFlagsInto: the relist's flags, plus those extra adds.
+func relistFlagsInto(fs *flag.FlagSet, extra func(o *relistOpts)) func(*session) {
 	o := &relistOpts{}
+	if extra != nil {
+		extra(o)
+	}
 	fs.StringVar(&o.image, "image", "", "image of the containers (busybox, runs `sleep`): host/repo:tag")
 	fs.StringVar(&o.logDir, "log-dir", "", "root of the pod log directories")
 	fs.StringVar(&o.handler, "runtime-handler", "", "runtime handler of the pods")
@@ -147,53 +159,16 @@ func runRelist(s *session, o *relistOpts) {
 	t0 := time.Now()
 	s.quiet = true
 	parallel(o.pods, o.workers, func(i int) {
-		p := &pods[i]
-		p.name = fmt.Sprintf("relist-%d-%s", i, randHex(3))
-		uid := kubeletUID()
-		const ns = "criclient"
-		cfg := &podConfig{
-			Metadata:     &podMetadata{Name: p.name, UID: uid, Namespace: ns},
-			LogDirectory: filepath.Join(o.logDir, ns+"_"+p.name+"_"+uid),
-			Labels: map[string]string{"io.kubernetes.pod.name": p.name,
-				"io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.uid": uid},
-			CgroupParent: o.cgroupParent, HostNetwork: o.hostNetwork,
-		}
-		if err := os.MkdirAll(filepath.Join(cfg.LogDirectory, "sleep"), 0o755); err != nil {
-			fatalf("make the pod log directory: %v", err)
-		}
-		var id, cid string
-		s.call("RunPodSandbox", func(ctx context.Context) (err error) {
-			id, err = api.RunPodSandbox(ctx, cfg, o.handler)
-			return
-		})
-		mu.Lock()
-		p.id = id
-		p.undo = s.later("StopPodSandbox+RemovePodSandbox "+id, func(ctx context.Context) error {
-			if err := api.StopPodSandbox(ctx, id); err != nil {
-				return err
-			}
-			return api.RemovePodSandbox(ctx, id)
-		})
-		s.rep.Pods = append(s.rep.Pods, id)
-		mu.Unlock()
-		ctr := &containerConfig{Name: "sleep", Image: o.image, Command: []string{"sleep", "3600"},
-			LogPath: "sleep/0.log", HostNetwork: o.hostNetwork,
-			Labels: map[string]string{"io.kubernetes.container.name": "sleep",
-				"io.kubernetes.pod.uid": uid}}
-		s.call("CreateContainer", func(ctx context.Context) (err error) {
-			cid, err = api.CreateContainer(ctx, id, ctr, cfg)
-			return
-		})
-		mu.Lock()
-		p.ctrID = cid
-		s.rep.Containers = append(s.rep.Containers, cid)
-		mu.Unlock()
-		s.call("StartContainer", func(ctx context.Context) error { return api.StartContainer(ctx, cid) })
+		bp := startBenchPod(s, o.logDir, o.image, o.handler, o.cgroupParent, o.hostNetwork, i)
+		pods[i] = relistPod{id: bp.id, name: bp.name, ctrID: bp.ctrID, undo: bp.undo}
 	})
 	s.quiet = quiet
 	res.SetupS = time.Since(t0).Seconds()
 	s.logf("%d pods with a running container each, in %.1f s", o.pods, res.SetupS)
 	s.addStep("create pods", time.Since(t0))
+	if o.hold {
+		waitForGo(s)
+	}
 
 	podByID := map[string]*relistPod{}
 	ctrByID := map[string]*relistPod{}
@@ -333,6 +308,14 @@ func runRelist(s *session, o *relistOpts) {
 			res.RuntimeCPUPer1kS)
 	}
 
+	if o.callRounds > 0 {
+		ctrIDs := make([]string, len(pods))
+		for i := range pods {
+			ctrIDs[i] = pods[i].ctrID
+		}
+		res.SingleCalls = timeSingleCalls(s, ctrIDs, o.callRounds)
+	}
+
 	// The kubelet's stats provider: ListContainerStats of every container.
 	statsDur := make([]time.Duration, 0, o.statsRounds)
 	s.quiet = true
@@ -405,5 +388,5 @@ func summarize(ds []time.Duration) latency {
 		}
 		return ms(v[i])
 	}
-	return latency{P50Ms: pct(0.50), P99Ms: pct(0.99), MeanMs: ms(sum) / float64(len(v)), MaxMs: ms(v[len(v)-1])}
+	return latency{P50Ms: pct(0.50), P95Ms: pct(0.95), P99Ms: pct(0.99), MeanMs: ms(sum) / float64(len(v)), MaxMs: ms(v[len(v)-1])}
 }
