@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "cdi/cdi.h"
+#include "common/stoppable_thread.h"
 
 /* One device: "vendor.com/class=name", the spec that defines it. */
 struct crid_cdi_entry {
@@ -25,9 +26,7 @@ struct crid_cdi {
 	size_t n_entries;
 	json_t *errors; /* spec file → why it was refused; NULL when none */
 	/* the watch */
-	pthread_t watcher;
-	bool watcher_started;
-	int stop_fd;
+	struct crid_stoppable_thread watcher;
 };
 
 /* Loads the directories and keeps watching them until stopped. */

@@ -244,7 +244,7 @@ int crid_cdi_new(struct crid_cdi **out, char *const *dirs, size_t n, struct crid
 	if (!cdi)
 		return crid_err_nomem(err, "CDI registry");
 	pthread_mutex_init(&cdi->lock, NULL);
-	cdi->stop_fd = -1;
+	crid_stoppable_thread_init(&cdi->watcher);
 	cdi->dirs = calloc(n + 1, sizeof(*cdi->dirs));
 	if (!cdi->dirs) {
 		crid_cdi_free(cdi);

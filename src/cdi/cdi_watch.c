@@ -71,7 +71,7 @@ static void *watch_main(void *data)
 	if (rewatch(w, &missing))
 		crid_cdi_refresh(cdi);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = cdi->stop_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = cdi->watcher.stop_fd, .events = POLLIN } };
 		bool changed = false;
 
 		if (missing && rewatch(w, &missing))
@@ -123,12 +123,11 @@ int crid_cdi_watch_start(struct crid_cdi *cdi, struct crid_err *err)
 	w->cdi = cdi;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	w->wds = malloc(cdi->n_dirs * sizeof(*w->wds));
-	cdi->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!w->wds) {
 		watch_free(w);
 		return crid_err_nomem(err, "CDI spec watch");
 	}
-	if (w->fd < 0 || cdi->stop_fd < 0) {
+	if (w->fd < 0) {
 		r = crid_err_set(err, CRID_INTERNAL, errno, "watch the CDI spec directories");
 		watch_free(w);
 		return r;
@@ -138,26 +137,13 @@ int crid_cdi_watch_start(struct crid_cdi *cdi, struct crid_err *err)
 	/* The watches exist before the first load: no change falls between. */
 	rewatch(w, &missing);
 	crid_cdi_refresh(cdi);
-	r = pthread_create(&cdi->watcher, NULL, watch_main, w);
-	if (r != 0) {
+	r = crid_stoppable_thread_start(&cdi->watcher, watch_main, w, "CDI spec watch", err);
+	if (r < 0)
 		watch_free(w);
-		return crid_err_set(err, CRID_INTERNAL, r, "start the CDI spec watch");
-	}
-	cdi->watcher_started = true;
-	return 0;
+	return r;
 }
 
 void crid_cdi_watch_stop(struct crid_cdi *cdi)
 {
-	uint64_t one = 1;
-
-	if (cdi->watcher_started) {
-		if (write(cdi->stop_fd, &one, sizeof(one)) < 0)
-			log_error("cannot stop the CDI spec watch", "error", strerror(errno));
-		pthread_join(cdi->watcher, NULL);
-		cdi->watcher_started = false;
-	}
-	if (cdi->stop_fd >= 0)
-		close(cdi->stop_fd);
-	cdi->stop_fd = -1;
+	crid_stoppable_thread_stop(&cdi->watcher, "CDI spec watch");
 }

@@ -55,7 +55,7 @@ static void *watch_main(void *arg)
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = rt->inotify_fd, .events = POLLIN }, { .fd = rt->stop_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = rt->inotify_fd, .events = POLLIN }, { .fd = rt->watcher.stop_fd, .events = POLLIN } };
 		ssize_t n;
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -80,21 +80,10 @@ static void *watch_main(void *arg)
 
 int crid_exit_watch_start(struct crid_runtime *rt, struct crid_err *err)
 {
-	sigset_t all, old;
-	int r;
-
 	rt->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	rt->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (rt->inotify_fd < 0 || rt->stop_fd < 0)
+	if (rt->inotify_fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno, "set up the exit watcher");
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&rt->watcher, NULL, watch_main, rt);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
-		return crid_err_set(err, CRID_INTERNAL, r, "start the exit watcher");
-	rt->watcher_started = true;
-	return 0;
+	return crid_stoppable_thread_start(&rt->watcher, watch_main, rt, "exit watcher", err);
 }
 
 int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struct crid_err *err)
@@ -125,19 +114,10 @@ int crid_exit_watch_add(struct crid_runtime *rt, struct crid_container *c, struc
 
 void crid_exit_watch_stop(struct crid_runtime *rt)
 {
-	uint64_t one = 1;
-
-	if (rt->watcher_started) {
-		if (write(rt->stop_fd, &one, sizeof(one)) < 0)
-			log_warn("cannot stop the exit watcher");
-		pthread_join(rt->watcher, NULL);
-		rt->watcher_started = false;
-	}
+	crid_stoppable_thread_stop(&rt->watcher, "exit watcher");
 	if (rt->inotify_fd >= 0)
 		close(rt->inotify_fd);
-	if (rt->stop_fd >= 0)
-		close(rt->stop_fd);
-	rt->inotify_fd = rt->stop_fd = -1;
+	rt->inotify_fd = -1;
 	free(rt->watches);
 	rt->watches = NULL;
 	rt->n_watches = rt->cap_watches = 0;

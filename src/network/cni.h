@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "common/stoppable_thread.h"
 #include "network/network.h"
 
 #define CRID_CNI_IFNAME "eth0"
@@ -149,9 +150,7 @@ struct crid_network {
 	struct crid_cni_conflist *current;   /* NULL when none is valid */
 	char why[512];
 	/* the watch (cni_watch.c) */
-	pthread_t watcher;
-	bool watcher_started;
-	int stop_fd;
+	struct crid_stoppable_thread watcher;
 	/* attachments read at start, not claimed yet */
 	struct crid_network_attachment **pending;
 	size_t n_pending;

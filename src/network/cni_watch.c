@@ -34,7 +34,7 @@ static void *watch_main(void *data)
 	const char *dir = net->cfg->cni_conf_dir;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = net->stop_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN }, { .fd = net->watcher.stop_fd, .events = POLLIN } };
 		bool changed = false;
 
 		if (w->wd < 0) {
@@ -88,11 +88,8 @@ int crid_cni_watch_start(struct crid_network *net, struct crid_err *err)
 		return crid_err_nomem(err, "CNI configuration watch");
 	w->net = net;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	net->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->fd < 0 || net->stop_fd < 0) {
+	if (w->fd < 0) {
 		r = crid_err_set(err, CRID_INTERNAL, errno, "watch %s", net->cfg->cni_conf_dir);
-		if (w->fd >= 0)
-			close(w->fd);
 		free(w);
 		return r;
 	}
@@ -102,27 +99,15 @@ int crid_cni_watch_start(struct crid_network *net, struct crid_err *err)
 		log_warn("cannot watch the CNI configuration directory", "dir", net->cfg->cni_conf_dir, "error",
 			 strerror(errno));
 	crid_cni_reload(net);
-	r = pthread_create(&net->watcher, NULL, watch_main, w);
-	if (r != 0) {
+	r = crid_stoppable_thread_start(&net->watcher, watch_main, w, "CNI configuration watch", err);
+	if (r < 0) {
 		close(w->fd);
 		free(w);
-		return crid_err_set(err, CRID_INTERNAL, r, "start the CNI configuration watch");
 	}
-	net->watcher_started = true;
-	return 0;
+	return r;
 }
 
 void crid_cni_watch_stop(struct crid_network *net)
 {
-	uint64_t one = 1;
-
-	if (net->watcher_started) {
-		if (write(net->stop_fd, &one, sizeof(one)) < 0)
-			log_error("cannot stop the CNI configuration watch", "error", strerror(errno));
-		pthread_join(net->watcher, NULL);
-		net->watcher_started = false;
-	}
-	if (net->stop_fd >= 0)
-		close(net->stop_fd);
-	net->stop_fd = -1;
+	crid_stoppable_thread_stop(&net->watcher, "CNI configuration watch");
 }

@@ -76,7 +76,7 @@ int crid_network_new(struct crid_network **out, const struct crid_config *cfg, s
 		return crid_err_nomem(err, "network");
 	net->cfg = cfg;
 	net->db = db;
-	net->stop_fd = -1;
+	crid_stoppable_thread_init(&net->watcher);
 	pthread_mutex_init(&net->lock, NULL);
 	net->exec.bin_dirs = cfg->cni_bin_dirs;
 	net->exec.n_bin_dirs = cfg->n_cni_bin_dirs;

@@ -16,7 +16,7 @@
 #include "config/config.h"
 #include "image/images.h"
 #include "network/network.h" /* a pod's network attachment, held here */
-#include "pod/pod_ns.h"		/* the type of a pod's kernel state, held here */
+#include "common/stoppable_thread.h"
 #include "oci/handler.h"
 #include "pod/pod_ns.h" /* the type of a pod's kernel state, held here */
 #include "runtime/events.h"
@@ -123,9 +123,8 @@ struct crid_runtime {
 	char *sandbox_init_path; /* crid-sandbox-init, next to crid-shim */
 	struct crid_streaming *streaming; /* Exec, Attach, PortForward hand out its URLs */
 	/* exit watcher (exit_watch.c) */
-	pthread_t watcher;
-	bool watcher_started;
-	int inotify_fd, stop_fd;
+	struct crid_stoppable_thread watcher;
+	int inotify_fd;
 	pthread_mutex_t watch_lock;
 	struct crid_exit_watch *watches; /* inotify watch → container */
 	size_t n_watches, cap_watches;

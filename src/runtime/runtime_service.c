@@ -124,7 +124,8 @@ int crid_runtime_new(struct crid_runtime **out, const struct crid_config *cfg, s
 	rt->layers = layers;
 	rt->metrics = metrics;
 	rt->streaming = streaming;
-	rt->inotify_fd = rt->stop_fd = -1;
+	rt->inotify_fd = -1;
+	crid_stoppable_thread_init(&rt->watcher);
 	rt->cgroups.v1_cpu_fd = rt->cgroups.v1_memory_fd = rt->cgroups.v1_pids_fd = rt->cgroups.v2_fd = -1;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->watch_lock, NULL);
