@@ -116,6 +116,22 @@ static json_t *sandbox_spec(const struct crid_pod *p)
 	return spec;
 }
 
+/* Some gVisor releases take every network namespace of a newer kernel for
+ * the host's and refuse their own network stack in it: say what works. */
+static void hint_network_flag(const struct crid_runtime_handler *h, struct crid_err *err)
+{
+	size_t len = strlen(err->msg);
+
+	if (!strstr(err->msg, "root network namespace"))
+		return;
+	for (size_t i = 0; i < h->n_runtime_args; i++)
+		if (strncmp(h->runtime_args[i], "--network", 9) == 0)
+			return;
+	snprintf(err->msg + len, sizeof(err->msg) - len,
+		 " (this runsc cannot use its own network stack in the pod's namespace on this kernel: give the "
+		 "handler runtime_args: [\"--network=host\"], see the README's RuntimeClass section)");
+}
+
 int crid_pod_sandbox_start(struct crid_runtime *rt, struct crid_pod *p, struct crid_err *err)
 {
 	_cleanup_(json_decrefp) json_t *spec = NULL;
@@ -162,8 +178,10 @@ int crid_pod_sandbox_start(struct crid_runtime *rt, struct crid_pod *p, struct c
 	}
 	if (r == 0)
 		r = crid_oci_start(&oci, p->id, err);
-	if (r < 0)
+	if (r < 0) {
+		hint_network_flag(p->handler, err);
 		return crid_err_wrap(err, "sandbox: ");
+	}
 	log_info("pod sandbox container started", "pod", p->id, "handler", p->handler->name);
 	return 0;
 }

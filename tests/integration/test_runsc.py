@@ -345,6 +345,7 @@ def test_netstack_refused_in_pod_namespace(pod_env_factory):  # noqa: F811
         env.run_pod(env.pod_config(), runtime_handler="gvisor")
     assert e.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION)
     assert "root network namespace" in e.value.details(), e.value.details()
+    assert 'runtime_args: ["--network=host"]' in e.value.details(), e.value.details()
     assert env.list_pods() == []
     assert runsc_ids_at(os.path.join(env.d.run_root, "runtime", "gvisor")) == set()
 
