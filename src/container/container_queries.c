@@ -209,14 +209,8 @@ static int send_containers(struct crid_runtime *rt, const Runtime__V1__Container
 		ptrs[n++] = it;
 	}
 	if (stream) {
-		r = 0;
-		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
-			Runtime__V1__StreamContainersResponse resp = RUNTIME__V1__STREAM_CONTAINERS_RESPONSE__INIT;
-
-			resp.containers = ptrs + i;
-			resp.n_containers = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
-			r = crid_call_send(call, &resp.base, err);
-		}
+		r = crid_call_send_items(call, &runtime__v1__stream_containers_response__descriptor, (void *const *)ptrs,
+					 n, STREAM_BATCH, err);
 	} else {
 		r = crid_call_send_packed(call, rt->container_list.buf, rt->container_list.len, err);
 	}

@@ -576,14 +576,8 @@ static int send_pods(struct crid_runtime *rt, const Runtime__V1__PodSandboxFilte
 		ptrs[n++] = it;
 	}
 	if (stream) {
-		r = 0;
-		for (size_t i = 0; i < n && r == 0; i += STREAM_BATCH) {
-			Runtime__V1__StreamPodSandboxesResponse resp = RUNTIME__V1__STREAM_POD_SANDBOXES_RESPONSE__INIT;
-
-			resp.pod_sandboxes = ptrs + i;
-			resp.n_pod_sandboxes = n - i < STREAM_BATCH ? n - i : STREAM_BATCH;
-			r = crid_call_send(call, &resp.base, err);
-		}
+		r = crid_call_send_items(call, &runtime__v1__stream_pod_sandboxes_response__descriptor,
+					 (void *const *)ptrs, n, STREAM_BATCH, err);
 	} else {
 		r = crid_call_send_packed(call, rt->pod_list.buf, rt->pod_list.len, err);
 	}
