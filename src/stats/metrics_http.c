@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stoppable_thread.h"
 #include "stats/metrics_http.h"
 
 #define REQUEST_MAX 8192
@@ -23,8 +24,8 @@
 
 struct crid_metrics_http {
 	struct crid_metrics *metrics;
-	int listen_fd, stop_fd;
-	pthread_t thread;
+	int listen_fd;
+	struct crid_stoppable_thread thread;
 };
 
 int crid_metrics_address_split(const char *address, char *host, size_t host_size, char *port, size_t port_size)
@@ -163,7 +164,8 @@ static void *http_main(void *arg)
 	struct crid_metrics_http *h = arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = h->listen_fd, .events = POLLIN }, { .fd = h->stop_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = h->listen_fd, .events = POLLIN },
+				       { .fd = h->thread.stop_fd, .events = POLLIN } };
 		int fd;
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -191,7 +193,6 @@ int crid_metrics_http_start(struct crid_metrics_http **out, const char *address,
 	struct addrinfo *ai = NULL;
 	struct crid_metrics_http *h;
 	char host[256], port[8];
-	sigset_t all, old;
 	int one = 1, r;
 
 	if (crid_metrics_address_split(address, host, sizeof(host), port, sizeof(port)) < 0)
@@ -205,31 +206,25 @@ int crid_metrics_http_start(struct crid_metrics_http **out, const char *address,
 		return crid_err_nomem(err, "metrics endpoint");
 	}
 	h->metrics = m;
-	h->stop_fd = eventfd(0, EFD_CLOEXEC);
+	crid_stoppable_thread_init(&h->thread);
 	h->listen_fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (h->listen_fd >= 0)
 		setsockopt(h->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (h->stop_fd < 0 || h->listen_fd < 0 || bind(h->listen_fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	if (h->listen_fd < 0 || bind(h->listen_fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    listen(h->listen_fd, 16) < 0) {
 		r = errno;
 		freeaddrinfo(ai);
 		if (h->listen_fd >= 0)
 			close(h->listen_fd);
-		if (h->stop_fd >= 0)
-			close(h->stop_fd);
 		free(h);
 		return crid_err_set(err, CRID_INTERNAL, r, "listen for metrics on %s", address);
 	}
 	freeaddrinfo(ai);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&h->thread, NULL, http_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
+	if ((r = crid_stoppable_thread_start(&h->thread, http_main, h, "metrics endpoint", err)) < 0) {
+		crid_stoppable_thread_stop(&h->thread, "metrics endpoint");
 		close(h->listen_fd);
-		close(h->stop_fd);
 		free(h);
-		return crid_err_set(err, CRID_INTERNAL, r, "start the metrics endpoint");
+		return r;
 	}
 	log_info("serving metrics", "address", address);
 	*out = h;
@@ -238,14 +233,9 @@ int crid_metrics_http_start(struct crid_metrics_http **out, const char *address,
 
 void crid_metrics_http_stop(struct crid_metrics_http *h)
 {
-	uint64_t one = 1;
-
 	if (!h)
 		return;
-	if (write(h->stop_fd, &one, sizeof(one)) < 0)
-		log_warn("cannot stop the metrics endpoint");
-	pthread_join(h->thread, NULL);
+	crid_stoppable_thread_stop(&h->thread, "metrics endpoint");
 	close(h->listen_fd);
-	close(h->stop_fd);
 	free(h);
 }
