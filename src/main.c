@@ -15,6 +15,7 @@
 #include "image/images.h"
 #include "image/registry.h"
 #include "image/unpack.h"
+#include "oci/handler.h"
 #include "rpc/methods.h"
 #include "rpc/server.h"
 #include "pod/pod_ns.h"
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
 		return 0;
 	crid_log_setup(cfg.log_level, cfg.log_format);
 	raise_fd_limit();
+	crid_handlers_resolve(&cfg);
 	log_info("starting crid", "version", CRID_VERSION, "config", cfg.config_file ? cfg.config_file : "(none)");
 	r = serve(&cfg, &err);
 	crid_registry_global_cleanup();

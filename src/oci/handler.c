@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "oci/oci_runtime.h"
 
 static int executable_file(const char *path)
@@ -56,6 +58,31 @@ int crid_handler_binary(const struct crid_runtime_handler *h, char *out, size_t 
 	}
 	return crid_err_set(err, CRID_FAILED_PRECONDITION, ENOENT, "runtime handler %s: %s not found in PATH",
 			    h->name, h->path);
+}
+
+void crid_handlers_resolve(struct crid_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_runtimes; i++) {
+		struct crid_runtime_handler *h = &cfg->runtimes[i];
+		char path[PATH_MAX];
+		struct crid_err err;
+		char *resolved;
+
+		if (strchr(h->path, '/'))
+			continue;
+		crid_err_clear(&err);
+		if (crid_handler_binary(h, path, sizeof(path), &err) < 0) {
+			log_warn("runtime handler not found", "handler", h->name, "error", err.msg);
+			continue;
+		}
+		resolved = strdup(path);
+		if (!resolved) {
+			log_warn("runtime handler path not resolved: out of memory", "handler", h->name);
+			continue;
+		}
+		free(h->path);
+		h->path = resolved;
+	}
 }
 
 static bool listed(json_t *a, const char *s)

@@ -14,6 +14,12 @@
  * the path when there is none. */
 int crid_handler_binary(const struct crid_runtime_handler *h, char *out, size_t out_size, struct crid_err *err);
 
+/* At start-up, before any thread: a handler named by a bare command name
+ * gets the path PATH gives it now, since runtimes are spawned without a
+ * PATH search. One not found stays as it is (its pods then fail with
+ * crid_handler_binary's FAILED_PRECONDITION) and is logged. */
+void crid_handlers_resolve(struct crid_config *cfg);
+
 /* What the handler's runtime can do for crid's features. */
 struct crid_handler_features {
 	bool user_namespaces; /* joins a user namespace by path, with its mappings */

@@ -8,6 +8,7 @@ wiped the run root).
 Every test ends with pod_helpers' leak checks (mounts, processes, cgroups,
 files named after a pod or container)."""
 
+import json
 import os
 import shutil
 import time
@@ -93,6 +94,21 @@ def test_container_lifecycle(pod_env, handler):
     code, details = ph.rpc_code(env.status, cid)
     assert code == grpc.StatusCode.NOT_FOUND, (code, details)
     assert env.container_leaks(cid, cfg.linux.cgroup_parent) == []
+
+
+def test_handler_named_by_command_name(pod_env_factory):
+    # Runtimes are spawned without a PATH search: crid resolves a bare name.
+    env = pod_env_factory(dropins={"50-bare.yaml": "runtimes:\n  bare-runc:\n    path: runc\n"})
+    env.pull()
+    pid, cfg = env.new_pod(runtime_handler="bare-runc")
+    cid, _ = env.run(pid, cfg, "bare", ["sh", "-c", "echo up; sleep 1000"])
+    r = env.exec_sync(cid, ["echo", "exec"], timeout=20)
+    assert (r.stdout, r.exit_code) == (b"exec\n", 0), r
+    env.stop(cid)
+    env.remove(cid)
+    status = env.rt.Status(env.api.StatusRequest(verbose=True))
+    runtimes = json.loads(status.info["config"])["runtimes"]
+    assert runtimes["bare-runc"]["path"] == shutil.which("runc"), runtimes["bare-runc"]
 
 
 def test_image_names_of_a_container_made_by_id(pod_env):
