@@ -17,7 +17,7 @@
 #include "common/clock.h"
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "common/unix_connect.h"
+#include "common/unix_socket.h"
 #include "oci/oci_spec.h"
 #include "container/container.h"
 #include "oci/oci_runtime.h"

@@ -23,6 +23,7 @@
 #include "common/spawn.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/unix_socket.h"
 #include "shim/protocol.h"
 
 extern char **environ;
@@ -304,46 +305,13 @@ static int read_pid_file(int dir_fd, const char *name, pid_t *out, struct crid_e
 static int receive_console(int listen_fd, int *master, struct crid_err *err)
 {
 	_cleanup_close_ int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	char name[256];
-	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n;
+	int r;
 
 	if (fd < 0)
 		return crid_err_set(err, CRID_INTERNAL, errno == EAGAIN ? 0 : errno,
 				    "the runtime did not connect to the console socket");
-	do
-		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "receive the console from the runtime");
-	*master = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t count;
-		int fds[4];
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (count > 4)
-			count = 4;
-		memcpy(fds, CMSG_DATA(c), count * sizeof(int));
-		for (size_t i = 0; i < count; i++) {
-			if (*master < 0)
-				*master = fds[i];
-			else
-				close(fds[i]);
-		}
-	}
+	if ((r = crid_unix_recv_fd(fd, master)) < 0)
+		return crid_err_set(err, CRID_INTERNAL, -r, "receive the console from the runtime");
 	if (*master < 0)
 		return crid_err_set(err, CRID_INTERNAL, 0, "the runtime sent no console file descriptor");
 	return 0;

@@ -23,7 +23,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/proctree.h"
-#include "common/unix_connect.h"
+#include "common/unix_socket.h"
 #include "oci/oci_runtime.h"
 #include "shim/protocol.h"
 
@@ -86,17 +86,8 @@ static int listen_console(const char *path, int *out, struct crid_err *err)
 static int receive_console(int listen_fd, struct crid_exec_proc *p, struct crid_err *err)
 {
 	_cleanup_close_ int conn = -1;
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	char name[256];
-	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			      .msg_controllen = sizeof(control.buf) };
 	struct pollfd pf[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = p->pidfd, .events = POLLIN } };
-	ssize_t n;
-	int master = -1;
+	int master, r;
 
 	if (poll(pf, 2, CONSOLE_TIMEOUT_MS) <= 0 || !(pf[0].revents & POLLIN))
 		return crid_err_set(err, CRID_INTERNAL, 0, "the runtime did not hand over the terminal");
@@ -107,28 +98,8 @@ static int receive_console(int listen_fd, struct crid_exec_proc *p, struct crid_
 
 	if (poll(&cp, 1, CONSOLE_TIMEOUT_MS) <= 0)
 		return crid_err_set(err, CRID_INTERNAL, 0, "the runtime sent no terminal");
-	do
-		n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return crid_err_set(err, CRID_INTERNAL, errno, "receive the terminal from the runtime");
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t count;
-		int fds[4];
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (count > 4)
-			count = 4;
-		memcpy(fds, CMSG_DATA(c), count * sizeof(int));
-		for (size_t i = 0; i < count; i++) {
-			if (master < 0)
-				master = fds[i];
-			else
-				close(fds[i]);
-		}
-	}
+	if ((r = crid_unix_recv_fd(conn, &master)) < 0)
+		return crid_err_set(err, CRID_INTERNAL, -r, "receive the terminal from the runtime");
 	if (master < 0)
 		return crid_err_set(err, CRID_INTERNAL, 0, "the runtime sent no terminal file descriptor");
 	p->in_fd = p->out_fd = master;
