@@ -1,12 +1,11 @@
 /* Unit tests of src/config: defaults, files, drop-ins, flags, and the exact
- * error messages. Every test points --config and --config-dir into its own
- * temporary directory so the machine's /etc/crid is never read. */
+ * error messages (the registries' settings: test_config_registries.c). Every
+ * test points --config and --config-dir into its own temporary directory so
+ * the machine's /etc/crid is never read. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,102 +16,8 @@
 #include "common/cleanup.h"
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "config_fixture.h"
 
-/* One parent directory per run, removed by main() even when tests fail (a
- * failing forked test never reaches its teardown); one subdirectory per test. */
-/* snprintf that fails the test rather than truncate a path. */
-#define FMT(buf, ...) ck_assert_int_lt(snprintf(buf, sizeof(buf), __VA_ARGS__), (int)sizeof(buf))
-
-static char parent_dir[PATH_MAX];
-static char test_dir[PATH_MAX];
-static char main_path[PATH_MAX];
-static char dropin_dir[PATH_MAX];
-
-static void setup(void)
-{
-	FMT(test_dir, "%s/t-XXXXXX", parent_dir);
-	ck_assert_ptr_nonnull(mkdtemp(test_dir));
-	FMT(main_path, "%s/crid.yaml", test_dir);
-	FMT(dropin_dir, "%s/crid.d", test_dir);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void teardown(void)
-{
-	rm_rf(test_dir);
-}
-
-static void write_file(const char *path, const char *content)
-{
-	FILE *f = fopen(path, "we");
-
-	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
-	ck_assert_int_ge(fputs(content, f), 0);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void write_main(const char *content)
-{
-	write_file(main_path, content);
-}
-
-static void dropin_path(char *buf, size_t size, const char *name)
-{
-	ck_assert_int_lt(snprintf(buf, size, "%s/%s", dropin_dir, name), (int)size);
-}
-
-static void write_dropin(const char *name, const char *content)
-{
-	char path[PATH_MAX];
-
-	ck_assert(mkdir(dropin_dir, 0755) == 0 || errno == EEXIST);
-	dropin_path(path, sizeof(path), name);
-	write_file(path, content);
-}
-
-/* crid_config_load with "--config <tmp>/crid.yaml --config-dir <tmp>/crid.d"
- * and then the NULL-terminated extra arguments (a later --config wins). */
-static int load(struct crid_config *cfg, struct crid_err *err, ...)
-{
-	char *argv[64];
-	int argc = 0;
-	va_list ap;
-	char *a;
-
-	argv[argc++] = "crid";
-	argv[argc++] = "--config";
-	argv[argc++] = main_path;
-	argv[argc++] = "--config-dir";
-	argv[argc++] = dropin_dir;
-	va_start(ap, err);
-	while ((a = va_arg(ap, char *)) && argc < 63)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-	crid_err_clear(err);
-	return crid_config_load(cfg, argc, argv, err);
-}
-
-static void assert_zeroed(const struct crid_config *cfg)
-{
-	ck_assert_ptr_null(cfg->socket_path);
-	ck_assert_ptr_null(cfg->config_dir);
-	ck_assert_ptr_null(cfg->runtimes);
-	ck_assert_uint_eq(cfg->n_runtimes, 0);
-	ck_assert_ptr_null(cfg->pinned_images);
-	ck_assert_uint_eq(cfg->n_pinned_images, 0);
-	ck_assert_ptr_null(cfg->registries);
-	ck_assert_uint_eq(cfg->n_registries, 0);
-}
 
 static void assert_runtime(const struct crid_config *cfg, const char *name, const char *path)
 {
@@ -460,220 +365,6 @@ START_TEST(test_config_paths_of_the_wrong_type)
 	ck_assert_int_eq(load(&cfg, &err, NULL), -EISDIR);
 	ck_assert_str_eq(err.msg, expect);
 	assert_zeroed(&cfg);
-}
-END_TEST
-
-/* pinned_images and registries with every field, in every YAML form taken. */
-static const char registries_file[] = "pinned_images:\n"
-				      "  - registry.k8s.io/pause:3.9\n"
-				      "  - \"docker.io/library/busybox@sha256:0123abcd\"\n"
-				      "registries:\n"
-				      "  - host: docker.io\n"
-				      "    insecure: false\n"
-				      "    ca_file: /etc/crid/certs/docker.io/ca.pem\n"
-				      "    mirrors:\n"
-				      "      - url: https://mirror.local:5443\n"
-				      "        ca_file: /etc/crid/certs/mirror-ca.pem\n"
-				      "      - url: http://10.0.0.5:5000/docker-hub/\n"
-				      "    mirrors_only: True\n"
-				      "  - host: localhost:5000\n"
-				      "    insecure: TRUE\n"
-				      "  - {host: \"[::1]:5000\", insecure: true, mirrors: []}\n"
-				      "  - host: quay.io\n"
-				      "    mirrors:\n"
-				      "      - {url: \"https://[fd00::1]:8443/quay\"}\n"
-				      "    mirrors_only: false\n";
-
-static const struct crid_registry_config *assert_registry(const struct crid_config *cfg, size_t i,
-							  const char *host, bool insecure,
-							  const char *ca_file, size_t n_mirrors,
-							  bool mirrors_only)
-{
-	const struct crid_registry_config *reg;
-
-	ck_assert_uint_lt(i, cfg->n_registries);
-	reg = &cfg->registries[i];
-	ck_assert_str_eq(reg->host, host);
-	ck_assert_msg(reg->insecure == insecure, "%s: insecure is %d", host, reg->insecure);
-	ck_assert_pstr_eq(reg->ca_file, ca_file);
-	ck_assert_uint_eq(reg->n_mirrors, n_mirrors);
-	ck_assert_msg(reg->mirrors_only == mirrors_only, "%s: mirrors_only is %d", host,
-		      reg->mirrors_only);
-	ck_assert_ptr_eq(crid_config_find_registry(cfg, host), reg);
-	return reg;
-}
-
-static void assert_mirror(const struct crid_registry_config *reg, size_t i, const char *url,
-			  const char *ca_file)
-{
-	ck_assert_uint_lt(i, reg->n_mirrors);
-	ck_assert_str_eq(reg->mirrors[i].url, url);
-	ck_assert_pstr_eq(reg->mirrors[i].ca_file, ca_file);
-}
-
-static void assert_pinned(const struct crid_config *cfg, size_t n, ...)
-{
-	va_list ap;
-
-	ck_assert_uint_eq(cfg->n_pinned_images, n);
-	va_start(ap, n);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_str_eq(cfg->pinned_images[i], va_arg(ap, const char *));
-	va_end(ap);
-}
-
-START_TEST(test_registries_file_values)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-	const struct crid_registry_config *reg;
-
-	write_main(registries_file);
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	assert_pinned(&cfg, 2, "registry.k8s.io/pause:3.9",
-		      "docker.io/library/busybox@sha256:0123abcd");
-	ck_assert_uint_eq(cfg.n_registries, 4);
-	reg = assert_registry(&cfg, 0, "docker.io", false, "/etc/crid/certs/docker.io/ca.pem", 2, true);
-	assert_mirror(reg, 0, "https://mirror.local:5443", "/etc/crid/certs/mirror-ca.pem");
-	assert_mirror(reg, 1, "http://10.0.0.5:5000/docker-hub/", NULL);
-	assert_registry(&cfg, 1, "localhost:5000", true, NULL, 0, false);
-	ck_assert_ptr_null(assert_registry(&cfg, 2, "[::1]:5000", true, NULL, 0, false)->mirrors);
-	reg = assert_registry(&cfg, 3, "quay.io", false, NULL, 1, false);
-	assert_mirror(reg, 0, "https://[fd00::1]:8443/quay", NULL);
-	/* The rest keeps its defaults. */
-	ck_assert_uint_eq(cfg.max_concurrent_downloads, 4);
-	ck_assert_uint_eq(cfg.pull_progress_timeout_s, 60);
-	crid_config_free(&cfg);
-	assert_zeroed(&cfg);
-}
-END_TEST
-
-START_TEST(test_registries_dropin_override)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-	const struct crid_registry_config *reg;
-
-	write_main(registries_file);
-	/* Host names match ignoring case; the entry keeps its first spelling. */
-	write_dropin("10-a.yaml", "registries:\n"
-				  "  - host: Docker.IO\n"
-				  "    insecure: true\n"
-				  "  - host: ghcr.io\n"
-				  "    ca_file: /etc/crid/ghcr.pem\n");
-	/* A mirrors list given replaces the earlier one whole; [] empties it. */
-	write_dropin("20-b.yaml", "registries:\n"
-				  "  - host: docker.io\n"
-				  "    mirrors:\n"
-				  "      - url: https://new-mirror.local\n"
-				  "  - host: quay.io\n"
-				  "    mirrors: []\n"
-				  "  - host: localhost:5000\n"
-				  "    insecure: false\n"
-				  "    ca_file: /etc/crid/local.pem\n"
-				  "pinned_images:\n"
-				  "  - alpine:3.19\n"
-				  "  - registry.k8s.io/pause:3.9\n"); /* pinned already: not twice */
-	/* Empty lists and nulls change nothing. */
-	write_dropin("30-c.yaml", "registries: []\npinned_images:\n");
-	write_dropin("40-d.yaml", "registries:\npinned_images: []\n");
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	ck_assert_uint_eq(cfg.n_registries, 5);
-	reg = assert_registry(&cfg, 0, "docker.io", true, "/etc/crid/certs/docker.io/ca.pem", 1, true);
-	assert_mirror(reg, 0, "https://new-mirror.local", NULL);
-	assert_registry(&cfg, 1, "localhost:5000", false, "/etc/crid/local.pem", 0, false);
-	assert_registry(&cfg, 2, "[::1]:5000", true, NULL, 0, false);
-	assert_registry(&cfg, 3, "quay.io", false, NULL, 0, false);
-	assert_registry(&cfg, 4, "ghcr.io", false, "/etc/crid/ghcr.pem", 0, false);
-	assert_pinned(&cfg, 3, "registry.k8s.io/pause:3.9", "docker.io/library/busybox@sha256:0123abcd",
-		      "alpine:3.19");
-	crid_config_free(&cfg);
-}
-END_TEST
-
-START_TEST(test_dropin_cannot_strand_mirrors_only)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-	char path[PATH_MAX], expect[CRID_ERR_MSG_MAX];
-
-	write_main("registries:\n"
-		   "  - host: docker.io\n"
-		   "    mirrors_only: true\n"
-		   "    mirrors:\n"
-		   "      - url: https://m.local\n");
-	/* Emptying the mirrors of a mirrors_only registry blames the mirrors. */
-	write_dropin("10-x.yaml", "# clear them\nregistries:\n  - host: docker.io\n    mirrors:\n");
-	dropin_path(path, sizeof(path), "10-x.yaml");
-	FMT(expect, "%s:4: registries[docker.io]: mirrors_only needs at least one mirror", path);
-	ck_assert_int_lt(load(&cfg, &err, NULL), 0);
-	ck_assert_str_eq(err.msg, expect);
-	ck_assert_int_eq(err.status, CRID_INVALID_ARGUMENT);
-	assert_zeroed(&cfg);
-
-	/* Turning mirrors_only off in the same entry makes it valid. */
-	write_dropin("10-x.yaml", "registries:\n"
-				  "  - host: docker.io\n"
-				  "    mirrors: []\n"
-				  "    mirrors_only: false\n");
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	assert_registry(&cfg, 0, "docker.io", false, NULL, 0, false);
-	crid_config_free(&cfg);
-
-	/* So does a flag that adds a mirror back. */
-	write_dropin("10-x.yaml", "registries:\n  - host: docker.io\n    mirrors_only: false\n"
-				  "    mirrors: []\n");
-	write_dropin("20-y.yaml", "registries:\n  - host: docker.io\n    mirrors_only: true\n"
-				  "    mirrors: [{url: 'https://y.local'}]\n");
-	ck_assert_int_eq(load(&cfg, &err, "--registry-mirror", "docker.io=https://z.local", NULL),
-			 CRID_CONFIG_RUN);
-	assert_mirror(assert_registry(&cfg, 0, "docker.io", false, NULL, 2, true), 1, "https://z.local",
-		      NULL);
-	crid_config_free(&cfg);
-}
-END_TEST
-
-START_TEST(test_registry_flags)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-	const struct crid_registry_config *reg;
-
-	write_main(registries_file);
-	ck_assert_int_eq(
-		load(&cfg, &err, "--registry-mirror", "docker.io=https://flag-mirror.local/v2",
-		     /* a mirror listed already is not added twice */
-		     "--registry-mirror=DOCKER.IO=https://mirror.local:5443",
-		     /* mirrors_only before the mirror that makes it valid */
-		     "--registry-mirrors-only", "gcr.io", "--registry-mirror",
-		     "gcr.io=http://gcr-mirror:80", "--insecure-registry", "localhost:5001",
-		     "--insecure-registry=quay.io", "--registry-ca", "quay.io=/etc/quay-ca.pem",
-		     "--registry-ca=quay.io=/etc/quay-ca2.pem", "--registry-ca", "[::1]:5000=/etc/v6.pem",
-		     "--pinned-image", "alpine:3.19", "--pinned-image=registry.k8s.io/pause:3.9",
-		     "--pinned-image", "alpine:3.19", NULL),
-		CRID_CONFIG_RUN);
-	ck_assert_uint_eq(cfg.n_registries, 6);
-	reg = assert_registry(&cfg, 0, "docker.io", false, "/etc/crid/certs/docker.io/ca.pem", 3, true);
-	assert_mirror(reg, 0, "https://mirror.local:5443", "/etc/crid/certs/mirror-ca.pem");
-	assert_mirror(reg, 1, "http://10.0.0.5:5000/docker-hub/", NULL);
-	assert_mirror(reg, 2, "https://flag-mirror.local/v2", NULL);
-	assert_registry(&cfg, 1, "localhost:5000", true, NULL, 0, false);
-	assert_registry(&cfg, 2, "[::1]:5000", true, "/etc/v6.pem", 0, false);
-	assert_registry(&cfg, 3, "quay.io", true, "/etc/quay-ca2.pem", 1, false);
-	assert_mirror(assert_registry(&cfg, 4, "gcr.io", false, NULL, 1, true), 0,
-		      "http://gcr-mirror:80", NULL);
-	assert_registry(&cfg, 5, "localhost:5001", true, NULL, 0, false);
-	assert_pinned(&cfg, 3, "registry.k8s.io/pause:3.9", "docker.io/library/busybox@sha256:0123abcd",
-		      "alpine:3.19");
-	crid_config_free(&cfg);
-
-	/* Flags alone, no file. */
-	write_main("");
-	ck_assert_int_eq(load(&cfg, &err, "--insecure-registry", "[::1]:5000", NULL), CRID_CONFIG_RUN);
-	assert_registry(&cfg, 0, "[::1]:5000", true, NULL, 0, false);
-	ck_assert_uint_eq(cfg.n_registries, 1);
-	assert_pinned(&cfg, 0);
-	crid_config_free(&cfg);
 }
 END_TEST
 
@@ -1299,67 +990,6 @@ START_TEST(test_find_runtime)
 }
 END_TEST
 
-START_TEST(test_to_json_registries)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-	json_t *j;
-	_cleanup_free_ char *pinned = NULL;
-	_cleanup_free_ char *registries = NULL;
-
-	write_main(registries_file);
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	j = crid_config_to_json(&cfg);
-	ck_assert_ptr_nonnull(j);
-	pinned = json_dumps(json_object_get(j, "pinned_images"), JSON_COMPACT);
-	registries = json_dumps(json_object_get(j, "registries"), JSON_COMPACT);
-	ck_assert_str_eq(pinned,
-			 "[\"registry.k8s.io/pause:3.9\",\"docker.io/library/busybox@sha256:0123abcd\"]");
-	ck_assert_str_eq(registries,
-			 "[{\"host\":\"docker.io\",\"insecure\":false,"
-			 "\"ca_file\":\"/etc/crid/certs/docker.io/ca.pem\",\"mirrors_only\":true,"
-			 "\"mirrors\":[{\"url\":\"https://mirror.local:5443\","
-			 "\"ca_file\":\"/etc/crid/certs/mirror-ca.pem\"},"
-			 "{\"url\":\"http://10.0.0.5:5000/docker-hub/\",\"ca_file\":null}]},"
-			 "{\"host\":\"localhost:5000\",\"insecure\":true,\"ca_file\":null,"
-			 "\"mirrors_only\":false,\"mirrors\":[]},"
-			 "{\"host\":\"[::1]:5000\",\"insecure\":true,\"ca_file\":null,"
-			 "\"mirrors_only\":false,\"mirrors\":[]},"
-			 "{\"host\":\"quay.io\",\"insecure\":false,\"ca_file\":null,"
-			 "\"mirrors_only\":false,"
-			 "\"mirrors\":[{\"url\":\"https://[fd00::1]:8443/quay\",\"ca_file\":null}]}]");
-	json_decref(j);
-	crid_config_free(&cfg);
-}
-END_TEST
-
-START_TEST(test_find_registry)
-{
-	struct crid_config cfg;
-	struct crid_err err;
-
-	write_main("");
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, "docker.io"));
-	crid_config_free(&cfg);
-
-	write_main(registries_file);
-	ck_assert_int_eq(load(&cfg, &err, NULL), CRID_CONFIG_RUN);
-	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "docker.io"), &cfg.registries[0]);
-	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "Docker.IO"), &cfg.registries[0]);
-	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "localhost:5000"), &cfg.registries[1]);
-	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "[::1]:5000"), &cfg.registries[2]);
-	ck_assert_ptr_eq(crid_config_find_registry(&cfg, "quay.io"), &cfg.registries[3]);
-	/* Exact hosts only: no port defaulting, no docker.io aliases. */
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, "localhost"));
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, "localhost:5001"));
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, "index.docker.io"));
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, ""));
-	ck_assert_ptr_null(crid_config_find_registry(&cfg, NULL));
-	crid_config_free(&cfg);
-}
-END_TEST
-
 START_TEST(test_cgroup_driver_name)
 {
 	ck_assert_str_eq(crid_cgroup_driver_name(CRID_CGROUP_CGROUPFS), "cgroupfs");
@@ -1538,10 +1168,6 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_runtimes_from_dropin_and_flag);
 	tcase_add_test(tc, test_runtime_handler_options);
 	tcase_add_test(tc, test_flags_override_files);
-	tcase_add_test(tc, test_registries_file_values);
-	tcase_add_test(tc, test_registries_dropin_override);
-	tcase_add_test(tc, test_dropin_cannot_strand_mirrors_only);
-	tcase_add_test(tc, test_registry_flags);
 	tcase_add_test(tc, test_config_flag_equals_form);
 	tcase_add_test(tc, test_default_file_missing_is_fine);
 	tcase_add_test(tc, test_explicit_config_missing_is_error);
@@ -1556,31 +1182,14 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_to_json);
 	tcase_add_test(tc, test_cdi_spec_dirs);
 	tcase_add_test(tc, test_to_json_without_config_file);
-	tcase_add_test(tc, test_to_json_registries);
 	tcase_add_test(tc, test_find_runtime);
-	tcase_add_test(tc, test_find_registry);
 	tcase_add_test(tc, test_cgroup_driver_name);
 	tcase_add_test(tc, test_repeated_loads);
 	tcase_add_test(tc, test_packaged_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
-
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (snprintf(parent_dir, sizeof(parent_dir), "%s/crid-test-config-XXXXXX",
-		     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") >= (int)sizeof(parent_dir) ||
-	    !mkdtemp(parent_dir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	rm_rf(parent_dir);
-	return failed == 0 ? 0 : 1;
+	return run_config_suite(config_suite());
 }
